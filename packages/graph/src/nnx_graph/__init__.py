@@ -1,0 +1,54 @@
+"""nnx-graph: models as Python object graphs that JAX can still see as pytrees.
+
+An ``Object`` (and its subclass ``Module``) is an ordinary mutable Python object whose
+attributes form a graph: sub-objects, ``Variable`` boxes holding arrays, and containers
+of those, with sharing and cycles allowed. ``split`` turns a graph into a hashable
+``GraphDef`` (its structure) and ``State`` (its values, a pytree); ``merge`` builds a
+graph back and ``update`` writes a State into an existing one. Filters (a Variable kind,
+``...``, ``PathContains('bias')``, ...) choose which values go in which State.
+
+The lower-level ``flatten`` / ``unflatten`` / ``FlatGraph`` and the structure epoch are
+the protocol the transforms package builds on; most users never need them.
+"""
+
+from nnx_graph._errors import EscapedTraceError as EscapedTraceError
+from nnx_graph._errors import FilterError as FilterError
+from nnx_graph._errors import GraphError as GraphError
+from nnx_graph._errors import StateMismatchError as StateMismatchError
+from nnx_graph._errors import StaticAttributeError as StaticAttributeError
+from nnx_graph._errors import TraceContextError as TraceContextError
+from nnx_graph._errors import describe as describe
+from nnx_graph._errors import message as message
+from nnx_graph._filters import All as All
+from nnx_graph._filters import Any_ as Any
+from nnx_graph._filters import Everything as Everything
+from nnx_graph._filters import Filter as Filter
+from nnx_graph._filters import Not as Not
+from nnx_graph._filters import Nothing as Nothing
+from nnx_graph._filters import OfType as OfType
+from nnx_graph._filters import PathContains as PathContains
+from nnx_graph._filters import WithTag as WithTag
+from nnx_graph._filters import to_predicate as to_predicate
+from nnx_graph._flatten import FlatGraph as FlatGraph
+from nnx_graph._flatten import flatten as flatten
+from nnx_graph._flatten import mark_escaped as mark_escaped
+from nnx_graph._flatten import unflatten as unflatten
+from nnx_graph._functional import clone as clone
+from nnx_graph._functional import graphdef as graphdef
+from nnx_graph._functional import iter_graph as iter_graph
+from nnx_graph._functional import merge as merge
+from nnx_graph._functional import pop as pop
+from nnx_graph._functional import split as split
+from nnx_graph._functional import state as state
+from nnx_graph._functional import update as update
+from nnx_graph._graphdef import GraphDef as GraphDef
+from nnx_graph._object import Module as Module
+from nnx_graph._object import Object as Object
+from nnx_graph._paths import Path as Path
+from nnx_graph._paths import format_path as format_path
+from nnx_graph._state import State as State
+from nnx_graph._tracking import bump_epoch as bump_epoch
+from nnx_graph._tracking import current_trace as current_trace
+from nnx_graph._tracking import structure_epoch as structure_epoch
+from nnx_graph._variable import Variable as Variable
+from nnx_graph._variable import VariableState as VariableState

@@ -1,0 +1,91 @@
+"""Error classes and the one place that decides how errors print.
+
+Every message a user sees follows the same order: a summary sentence naming the
+operation, then one line per problem (the path as the user would type it and the value
+in short form), then what was expected, then the fix as a line of code. Building
+messages here keeps paths and values printed the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from nnx_graph._paths import Path, format_path
+
+
+class GraphError(ValueError):
+    """Base of the errors raised for graphs that do not fit an operation."""
+
+
+class FilterError(GraphError):
+    """Filters passed to ``split`` or ``pop`` did not cover every Variable."""
+
+
+class StateMismatchError(GraphError):
+    """A State does not fit the GraphDef or object graph it is applied to."""
+
+
+class StaticAttributeError(GraphError, TypeError):
+    """A static (non-array, non-Variable) attribute cannot go into a GraphDef."""
+
+
+class TraceContextError(GraphError):
+    """An object was mutated inside a JAX transform it was not passed through."""
+
+
+class EscapedTraceError(GraphError):
+    """An object built inside a transform was used after the transform returned."""
+
+
+def describe(value: Any) -> str:
+    """Return a short description of ``value``: its type, plus shape and dtype for arrays.
+
+    >>> import numpy as np
+    >>> describe(np.zeros((2, 3), dtype=np.float32))
+    'ndarray(shape=(2, 3), dtype=float32)'
+    >>> describe([1, 2])
+    'list'
+    """
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    name = type(value).__name__
+    if isinstance(shape, tuple) and dtype is not None:
+        return f"{name}(shape={shape}, dtype={np.dtype(dtype).name if _is_np_dtype(dtype) else dtype})"
+    if isinstance(value, int | float | bool | str) or value is None:
+        text = repr(value)
+        return text if len(text) <= 40 else f"{name}"
+    return name
+
+
+def _is_np_dtype(dtype: Any) -> bool:
+    try:
+        np.dtype(dtype)
+    except TypeError:
+        return False
+    return True
+
+
+def message(
+    summary: str,
+    problems: Iterable[str] = (),
+    *,
+    expected: str | None = None,
+    fix: str | None = None,
+) -> str:
+    """Assemble an error message: summary, one line per problem, expectation, fix."""
+    lines = [summary]
+    lines.extend(f"  - {problem}" for problem in problems)
+    if expected:
+        lines.append(f"Expected: {expected}")
+    if fix:
+        lines.append(f"Fix: {fix}")
+    return "\n".join(lines)
+
+
+def path_problem(path: Path, value: Any, root: str = "model", note: str = "") -> str:
+    """One problem line: the path, the value in short form, and an optional note."""
+    line = f"{format_path(path, root)}: {describe(value)}"
+    return f"{line} ({note})" if note else line

@@ -1,0 +1,412 @@
+"""Flatten an object graph into (GraphDef, leaves) and build one back.
+
+This is the one traversal every operation shares: ``split``/``merge``/``update`` and
+the transforms' call protocol. ``flatten`` walks attributes in sorted order (so equal
+structures give equal GraphDefs), gives every shared node an index on first visit, and
+records for each state leaf where it lives (its *slot*) so that values can later be
+written back without walking the graph again.
+
+``unflatten`` is its inverse. Given ``existing`` nodes (index -> object), it updates
+those objects in place instead of building new ones: this is how a transform carries
+mutations, structural ones included, from its inner copies back to the caller's objects.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from nnx_graph._errors import StaticAttributeError, describe, message
+from nnx_graph._graphdef import Edge, GraphDef
+from nnx_graph._object import Object, init_object
+from nnx_graph._paths import Path, format_path
+from nnx_graph._variable import ESCAPED, Variable, VariableState
+
+ARRAY_TYPES = (jax.Array, np.ndarray)
+# Types that are static without asking jax whether they are pytrees (the common case).
+_PLAIN_STATIC = (
+    int,
+    float,
+    complex,
+    str,
+    bytes,
+    bool,
+    type,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    np.generic,
+    np.dtype,
+)
+_set_variable_value = Variable._value.__set__  # type: ignore[attr-defined]  # slot descriptor
+
+
+class FlatGraph:
+    """The result of ``flatten``: structure, leaf values, and where each leaf lives.
+
+    Attributes:
+      graphdef: the structure of all roots together.
+      leaves: one value per state leaf, in traversal order.
+      paths: each leaf's path (prefixed by the root position when there are several roots).
+      slots: each leaf's home: the Variable, or ``(holder, key)`` for a bare array.
+      nodes: every indexed node (Objects, Variables, lists, dicts), by index.
+      mutables: the lists, dicts and mutable pytree nodes, whose in-place edits are
+        invisible to the epoch and are checked by snapshot instead.
+      only_variables: every slot is a Variable (the fast write-back applies).
+      writable: every slot can be written in place (no bare array inside a tuple or
+        other immutable pytree node).
+    """
+
+    __slots__ = (
+        "graphdef",
+        "leaves",
+        "mutables",
+        "nodes",
+        "only_variables",
+        "paths",
+        "slots",
+        "snapshots",
+        "writable",
+    )
+
+    def __init__(self) -> None:
+        self.leaves: list[Any] = []
+        self.paths: list[Path] = []
+        self.slots: list[Any] = []
+        self.nodes: list[Any] = []
+        self.mutables: list[Any] = []
+        self.snapshots: list[Any] = []
+        self.only_variables = True
+        self.writable = True
+        self.graphdef: GraphDef
+
+    def watch(self) -> None:
+        """Make structural edits of these Objects and Variables bump the epoch."""
+        for node in self.nodes:
+            if isinstance(node, Object | Variable):
+                object.__setattr__(node, "_nnx_watched" if isinstance(node, Object) else "_watched", True)
+        self.snapshots = [_snapshot(node) for node in self.mutables]
+
+    def mutables_unchanged(self) -> bool:
+        """Whether no list, dict or mutable pytree node was edited in place since ``watch``."""
+        for node, snapshot in zip(self.mutables, self.snapshots, strict=True):
+            if _snapshot(node) != snapshot:
+                return False
+        return True
+
+    def read_leaves(self) -> list[Any]:
+        """The current values of every slot (after the graph's values may have changed)."""
+        if self.only_variables:
+            return [variable._value for variable in self.slots]
+        return [_read_slot(slot) for slot in self.slots]
+
+    def write_leaves(self, values: Sequence[Any]) -> None:
+        """Write new values into the slots; the structure must be the one flattened."""
+        if self.only_variables:
+            for variable, value in zip(self.slots, values, strict=True):
+                _set_variable_value(variable, value)
+        else:
+            for slot, value in zip(self.slots, values, strict=True):
+                _write_slot(slot, value)
+
+
+def _read_slot(slot: Any) -> Any:
+    if isinstance(slot, Variable):
+        return slot._value
+    holder, key = slot
+    return holder.__dict__[key] if isinstance(holder, Object) else holder[key]
+
+
+def _write_slot(slot: Any, value: Any) -> None:
+    if isinstance(slot, Variable):
+        _set_variable_value(slot, value)
+        return
+    holder, key = slot
+    if isinstance(holder, Object):
+        holder.__dict__[key] = value
+    else:
+        holder[key] = value
+
+
+def _snapshot(node: Any) -> Any:
+    if type(node) is list:
+        return list(map(id, node))
+    if isinstance(node, dict):
+        return (list(node), list(map(id, node.values())))
+    children, aux = jax.tree_util.flatten_one_level(node)
+    return (aux, list(map(id, children)))
+
+
+def sorted_keys(mapping: dict[Any, Any]) -> list[Any]:
+    """Keys in sorted order when they sort, else in insertion order."""
+    try:
+        return sorted(mapping)
+    except TypeError:
+        return list(mapping)
+
+
+def flatten(
+    roots: Sequence[Any],
+    *,
+    ref_index: dict[int, int] | None = None,
+    first_new_index: int = 0,
+    root_names: Sequence[str] | None = None,
+) -> FlatGraph:
+    """Flatten ``roots`` jointly: nodes shared between them are recorded once.
+
+    Args:
+      roots: the graph roots (Objects, Variables, containers, pytrees).
+      ref_index: ``id(node) -> index`` for nodes that must keep a known index (a
+        transform's inner copies of its input nodes); others get fresh indices.
+      first_new_index: the first index given to a node not in ``ref_index``.
+      root_names: how to name each root in error messages.
+    """
+    flat = FlatGraph()
+    leaves, paths, slots, nodes, mutables = (
+        flat.leaves,
+        flat.paths,
+        flat.slots,
+        flat.nodes,
+        flat.mutables,
+    )
+    seen: dict[int, int] = {}
+    preset = ref_index or {}
+    counter = [first_new_index]
+    problems: list[str] = []
+    single = len(roots) == 1
+
+    def index_of(node: Any) -> int:
+        index = preset.get(id(node))
+        if index is None:
+            index = counter[0]
+            counter[0] += 1
+        seen[id(node)] = index
+        nodes.append(node)
+        return index
+
+    def visit(x: Any, path: Path, holder: Any, key: Any) -> Edge:
+        if isinstance(x, _PLAIN_STATIC) or x is None:
+            return ("static", x)
+        if isinstance(x, Variable):
+            index = seen.get(id(x))
+            if index is not None:
+                return ("ref", index)
+            index = index_of(x)
+            leaves.append(x._value)
+            paths.append(path)
+            slots.append(x)
+            metadata = tuple(x._metadata.items())
+            if metadata:
+                _check_hashable(metadata, path, "metadata of", problems, root_names, single)
+            return ("var", index, type(x), metadata)
+        if isinstance(x, Object):
+            index = seen.get(id(x))
+            if index is not None:
+                return ("ref", index)
+            index = index_of(x)
+            attrs = x.__dict__
+            return (
+                "object",
+                index,
+                type(x),
+                tuple((k, visit(attrs[k], (*path, k), x, k)) for k in sorted_keys(attrs)),
+            )
+        if isinstance(x, ARRAY_TYPES):
+            leaves.append(x)
+            paths.append(path)
+            slots.append((holder, key))
+            flat.only_variables = False
+            if type(holder) is not list and type(holder) is not dict:
+                # only Object attributes, list items and dict entries can be written in place
+                flat.writable = flat.writable and isinstance(holder, Object)
+            return ("array",)
+        if type(x) is list:
+            index = seen.get(id(x))
+            if index is not None:
+                return ("ref", index)
+            index = index_of(x)
+            mutables.append(x)
+            return ("list", index, tuple(visit(v, (*path, i), x, i) for i, v in enumerate(x)))
+        if type(x) is dict:
+            index = seen.get(id(x))
+            if index is not None:
+                return ("ref", index)
+            index = index_of(x)
+            mutables.append(x)
+            return (
+                "dict",
+                index,
+                tuple((k, visit(x[k], (*path, k), x, k)) for k in sorted_keys(x)),
+            )
+        if type(x) is tuple:
+            return ("tuple", tuple(visit(v, (*path, i), x, i) for i, v in enumerate(x)))
+        return visit_other(x, path)
+
+    def visit_other(x: Any, path: Path) -> Edge:
+        try:
+            keyed_children, _ = jax.tree_util.flatten_one_level_with_keys(x)
+        except ValueError:  # not a pytree: a static value, which must be hashable
+            _check_hashable(x, path, "", problems, root_names, single)
+            return ("static", x)
+        treedef = jax.tree_util.tree_structure(x, is_leaf=lambda y: y is not x)
+        if not isinstance(x, tuple):
+            mutables.append(x)
+        children = tuple(
+            (_key_name(k), visit(child, (*path, _key_name(k)), x, i))
+            for i, (k, child) in enumerate(keyed_children)
+        )
+        return ("pytree", treedef, children)
+
+    edges = tuple(
+        visit(root, () if single else (i,), None, None) for i, root in enumerate(roots)
+    )
+    if problems:
+        raise StaticAttributeError(
+            message(
+                "Cannot flatten the object graph: static attributes must be hashable.",
+                problems,
+                expected="attributes that are arrays, Variables, Objects, containers of "
+                "those, or hashable static values (ints, strings, tuples, functions)",
+                fix="wrap array-like data in a Variable (`self.x = nnx.Variable(x)`), or "
+                "store a tuple instead of a list/set of static values",
+            )
+        )
+    flat.graphdef = GraphDef(edges)
+    return flat
+
+
+def _key_name(key: Any) -> Any:
+    for attribute in ("name", "key", "idx"):
+        if hasattr(key, attribute):
+            return getattr(key, attribute)
+    return key
+
+
+def _check_hashable(
+    value: Any,
+    path: Path,
+    what: str,
+    problems: list[str],
+    root_names: Sequence[str] | None,
+    single: bool,
+) -> None:
+    try:
+        hash(value)
+    except TypeError:
+        problems.append(
+            f"{what + ' ' if what else ''}{_format(path, root_names, single)}: "
+            f"{describe(value)} is not hashable"
+        )
+
+
+def _format(path: Path, root_names: Sequence[str] | None, single: bool) -> str:
+    if single:
+        return format_path(path, root_names[0] if root_names else "model")
+    position = path[0]
+    name = root_names[position] if root_names else f"arg{position}"  # type: ignore[index]
+    return format_path(path[1:], name)
+
+
+def unflatten(
+    graphdef: GraphDef,
+    leaves: Sequence[Any],
+    *,
+    existing: Sequence[Any] | None = None,
+) -> tuple[tuple[Any, ...], dict[int, Any]]:
+    """Build the roots of ``graphdef`` from ``leaves``, reusing ``existing`` nodes.
+
+    Leaves are raw values, or VariableStates (whose kind and metadata then win over the
+    GraphDef's). A node whose index is below ``len(existing)`` is the object
+    ``existing[index]`` updated in place; every other node is new.
+
+    Returns the roots and the ``index -> node`` map of every indexed node built or reused.
+    """
+    nodes: dict[int, Any] = {}
+    position = [0]
+    reuse = existing or ()
+    n_reuse = len(reuse)
+
+    def next_leaf() -> Any:
+        leaf = leaves[position[0]]
+        position[0] += 1
+        return leaf
+
+    def build(edge: Edge) -> Any:
+        tag = edge[0]
+        if tag == "static":
+            return edge[1]
+        if tag == "ref":
+            return nodes[edge[1]]
+        if tag == "var":
+            _, index, kind, metadata = edge
+            leaf = next_leaf()
+            if type(leaf) is VariableState:
+                kind, value, meta = leaf.type, leaf.value, leaf.metadata
+            else:
+                value, meta = leaf, dict(metadata)
+            variable = reuse[index] if index < n_reuse else None
+            if variable is None or type(variable) is not kind:
+                variable = object.__new__(kind)
+                Variable.__init__(variable, value, **meta)
+            else:
+                _set_variable_value(variable, value)
+                if variable._metadata != meta:
+                    object.__setattr__(variable, "_metadata", meta)
+            nodes[index] = variable
+            return variable
+        if tag == "array":
+            return next_leaf()
+        if tag == "object":
+            _, index, kind, attrs = edge
+            obj = reuse[index] if index < n_reuse else None
+            if obj is None or type(obj) is not kind:
+                obj = object.__new__(kind)
+                init_object(obj)
+                nodes[index] = obj
+                obj.__dict__.update({k: build(e) for k, e in attrs})
+            else:
+                nodes[index] = obj
+                new = {k: build(e) for k, e in attrs}
+                current = obj.__dict__
+                for k in [k for k in current if k not in new]:
+                    del current[k]
+                current.update(new)
+            return obj
+        if tag == "list":
+            _, index, items = edge
+            lst = reuse[index] if index < n_reuse and type(reuse[index]) is list else []
+            nodes[index] = lst
+            lst[:] = [build(e) for e in items]
+            return lst
+        if tag == "dict":
+            _, index, items = edge
+            dct = reuse[index] if index < n_reuse and type(reuse[index]) is dict else {}
+            nodes[index] = dct
+            new_items = {k: build(e) for k, e in items}
+            dct.clear()
+            dct.update(new_items)
+            return dct
+        if tag == "tuple":
+            return tuple(build(e) for e in edge[1])
+        if tag == "pytree":
+            _, treedef, items = edge
+            return treedef.unflatten([build(e) for _, e in items])
+        raise AssertionError(f"unknown GraphDef edge {tag!r}")  # internal invariant
+
+    roots = tuple(build(edge) for edge in graphdef.edges)
+    if position[0] != len(leaves):
+        raise AssertionError("unflatten: leaf count does not match GraphDef")  # invariant
+    return roots, nodes
+
+
+def mark_escaped(nodes: Sequence[Any] | Any) -> None:
+    """Poison nodes built inside a transform so later use raises a clear error."""
+    for node in nodes:
+        if isinstance(node, Variable):
+            object.__setattr__(node, "_value", ESCAPED)
+        elif isinstance(node, Object):
+            object.__setattr__(node, "_nnx_escaped", True)

@@ -1,0 +1,299 @@
+"""The functional API: split, merge, update and their relatives.
+
+``split`` separates a graph into a static GraphDef and one or more States of values;
+``merge`` builds a fresh graph from them; ``update`` writes States back into an existing
+graph in place. Together they let any object graph cross a JAX boundary as pytrees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, overload
+
+from nnx_graph._errors import StateMismatchError, TraceContextError, describe, message
+from nnx_graph._filters import Filter, to_predicate
+from nnx_graph._flatten import FlatGraph, flatten, sorted_keys, unflatten
+from nnx_graph._graphdef import GraphDef
+from nnx_graph._object import Object
+from nnx_graph._paths import Path, format_path
+from nnx_graph._state import State, partition
+from nnx_graph._variable import Variable, VariableState
+
+
+def _states_of(flat: FlatGraph) -> dict[Path, Any]:
+    return {
+        path: VariableState(type(slot), value, slot._metadata)
+        if isinstance(slot, Variable)
+        else value
+        for path, slot, value in zip(flat.paths, flat.slots, flat.leaves, strict=True)
+    }
+
+
+@overload
+def split(node: Any) -> tuple[GraphDef, State]: ...
+@overload
+def split(node: Any, first: Filter, /) -> tuple[GraphDef, State]: ...
+@overload
+def split(node: Any, first: Filter, second: Filter, /, *filters: Filter) -> tuple[Any, ...]: ...
+def split(node: Any, *filters: Filter) -> tuple[Any, ...]:
+    """Split a graph into its GraphDef and one State per filter.
+
+    The filters must together match every state leaf; the first filter that matches a
+    leaf takes it. Shared nodes appear once, at their first path.
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module, Variable
+    >>> class Count(Variable): pass
+    >>> class Model(Module):
+    ...     def __init__(self):
+    ...         self.w = Variable(jnp.ones(3))
+    ...         self.count = Count(jnp.array(0))
+    >>> graphdef, counts, rest = split(Model(), Count, ...)
+    >>> list(counts), list(rest)
+    [['count'], ['w']]
+    """
+    flat = flatten((node,))
+    states = _states_of(flat)
+    if not filters:
+        return flat.graphdef, State.from_flat_path(states)
+    parts = partition(states, filters, op="nnx.split", root="model")
+    return (flat.graphdef, *(State.from_flat_path(part) for part in parts))
+
+
+def merge(graphdef: GraphDef, state: State, /, *states: State) -> Any:
+    """Build a new graph from a GraphDef and the States ``split`` produced.
+
+    The States together must hold exactly the leaves the GraphDef expects.
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module, Variable
+    >>> class Model(Module):
+    ...     def __init__(self):
+    ...         self.w = Variable(jnp.ones(3))
+    >>> model = Model()
+    >>> copy = merge(*split(model))
+    >>> copy is model, copy.w.value.shape
+    (False, (3,))
+    """
+    if not isinstance(graphdef, GraphDef):
+        raise TypeError(
+            message(
+                f"nnx.merge expected a GraphDef first, got {describe(graphdef)}.",
+                fix="graphdef, state = nnx.split(model); nnx.merge(graphdef, state)",
+            )
+        )
+    flat: dict[Path, Any] = {}
+    for part in (state, *states):
+        flat.update(_flat_state_of(part, "nnx.merge"))
+    paths = graphdef.leaf_paths()
+    missing = [path for path in paths if path not in flat]
+    extra = set(flat).difference(paths)
+    if missing or extra:
+        problems = [f"{format_path(p, 'state')}: missing" for p in missing]
+        problems += [
+            f"{format_path(p, 'state')}: {describe(_value(flat[p]))} is not in the GraphDef"
+            for p in flat
+            if p in extra
+        ]
+        raise StateMismatchError(
+            message(
+                "nnx.merge: the States do not fit the GraphDef.",
+                problems,
+                expected="exactly the paths split() produced for this GraphDef",
+                fix="pass every State that split returned: nnx.merge(graphdef, *states)",
+            )
+        )
+    roots, _ = unflatten(graphdef, [flat[path] for path in paths])
+    return roots[0]
+
+
+def _value(leaf: Any) -> Any:
+    return leaf.value if isinstance(leaf, VariableState) else leaf
+
+
+def _flat_state_of(state: Any, op: str) -> dict[Path, Any]:
+    if isinstance(state, State):
+        return state.flat_state()
+    if isinstance(state, dict):
+        return State(state).flat_state()
+    raise TypeError(
+        message(
+            f"{op} expected States, got {describe(state)}.",
+            fix="use the States returned by nnx.split or nnx.state",
+        )
+    )
+
+
+def update(node: Any, state: State, /, *states: State) -> None:
+    """Write the values of ``states`` into the existing graph ``node``, in place.
+
+    Every path in the States must exist in the graph; nothing is written unless all do.
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module, Variable
+    >>> class Model(Module):
+    ...     def __init__(self):
+    ...         self.w = Variable(jnp.zeros(2))
+    >>> model = Model()
+    >>> _, s = split(model)
+    >>> s['w'] = s['w'].replace(jnp.ones(2))
+    >>> update(model, s)
+    >>> model.w.value.tolist()
+    [1.0, 1.0]
+    """
+    updates: dict[Path, Any] = {}
+    for part in (state, *states):
+        updates.update(_flat_state_of(part, "nnx.update"))
+    flat = flatten((node,))
+    homes = dict(zip(flat.paths, flat.slots, strict=True))
+    unknown = [path for path in updates if path not in homes]
+    if unknown:
+        raise StateMismatchError(
+            message(
+                "nnx.update: the State has paths that are not in the graph.",
+                [
+                    f"{format_path(p, 'state')}: {describe(_value(updates[p]))}"
+                    for p in unknown
+                ],
+                expected=f"paths among: {', '.join(format_path(p, 'model') for p in homes)}",
+                fix="update with a State split from this graph (or one shaped like it)",
+            )
+        )
+    targets = [(homes[path], leaf) for path, leaf in updates.items()]
+    for home, _ in targets:  # validate everything before writing anything
+        if isinstance(home, Variable):
+            home.check_trace()
+        else:
+            holder = home[0]
+            if isinstance(holder, Object):
+                holder.check_trace()
+            elif type(holder) is not list and type(holder) is not dict:
+                raise TraceContextError(
+                    f"nnx.update cannot write a bare array inside a {type(holder).__name__}; "
+                    "hold it in a Variable or a list instead"
+                )
+    for home, leaf in targets:
+        if isinstance(home, Variable):
+            if isinstance(leaf, VariableState):
+                home.update_from_state(leaf)
+            else:
+                home.value = leaf
+        else:
+            holder, key = home
+            value = _value(leaf)
+            if isinstance(holder, Object):
+                holder.__dict__[key] = value
+            else:
+                holder[key] = value
+
+
+def state(node: Any, *filters: Filter) -> Any:
+    """The State of ``node`` (one State per filter when filters are given).
+
+    Unlike ``split``, the filters need not cover everything.
+    """
+    flat = flatten((node,))
+    states = _states_of(flat)
+    if not filters:
+        return State.from_flat_path(states)
+    parts = partition(states, (*filters, ...), op="nnx.state", root="model")[:-1]
+    result = tuple(State.from_flat_path(part) for part in parts)
+    return result[0] if len(result) == 1 else result
+
+
+def graphdef(node: Any) -> GraphDef:
+    """The GraphDef of ``node``."""
+    return flatten((node,)).graphdef
+
+
+def clone(node: Any) -> Any:
+    """A deep copy of the graph that keeps its internal sharing."""
+    return merge(*split(node))
+
+
+def pop(node: Any, *filters: Filter) -> Any:
+    """Remove the Variables matching ``filters`` from the graph and return their States.
+
+    Typical use: collect ``Intermediate`` values a forward pass sowed.
+    """
+    if not filters:
+        raise TypeError("nnx.pop needs at least one filter, e.g. nnx.pop(model, nnx.Intermediate)")
+    predicates = [to_predicate(f) for f in filters]
+    found: list[dict[Path, Any]] = [{} for _ in predicates]
+    removals: list[tuple[Any, Any]] = []
+    for path, value in iter_graph(node):
+        if not isinstance(value, Variable) or not path:
+            continue
+        for predicate, part in zip(predicates, found, strict=True):
+            if predicate(path, value):
+                part[path] = value.to_state()
+                removals.append((path, value))
+                break
+    homes = _variable_homes(node)
+    for path, variable in removals:
+        holder, key = homes[id(variable)]
+        if isinstance(holder, Object):
+            holder.check_trace(str(key))
+        elif type(holder) is not dict:
+            raise TypeError(
+                message(
+                    f"nnx.pop cannot remove {format_path(path)}: it sits in a "
+                    f"{type(holder).__name__}.",
+                    expected="Variables to pop held in Object attributes or dicts",
+                    fix="hold popped Variables in attributes or dicts",
+                )
+            )
+    for _, variable in removals:
+        holder, key = homes[id(variable)]
+        if isinstance(holder, Object):
+            delattr(holder, key)
+        else:
+            del holder[key]
+    result = tuple(State.from_flat_path(part) for part in found)
+    return result[0] if len(result) == 1 else result
+
+
+def _variable_homes(node: Any) -> dict[int, tuple[Any, Any]]:
+    homes: dict[int, tuple[Any, Any]] = {}
+    for _, value in iter_graph(node):
+        children: Any = ()
+        if isinstance(value, Object):
+            children = vars(value).items()
+        elif type(value) is dict or type(value) is list or type(value) is tuple:
+            children = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in children:
+            if isinstance(child, Variable):
+                homes.setdefault(id(child), (value, key))
+    return homes
+
+
+def iter_graph(node: Any) -> Iterator[tuple[Path, Any]]:
+    """Every node and leaf of the graph with its path, each once, children before parents.
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module, Variable
+    >>> class Model(Module):
+    ...     def __init__(self):
+    ...         self.w = Variable(jnp.ones(1))
+    >>> [path for path, _ in iter_graph(Model())]
+    [('w',), ()]
+    """
+    yield from _iter(node, (), set())
+
+
+def _iter(value: Any, path: Path, seen: set[int]) -> Iterator[tuple[Path, Any]]:
+    if isinstance(value, Object | Variable | list | dict):
+        if id(value) in seen:
+            return
+        seen.add(id(value))
+    if isinstance(value, Object):
+        attrs = vars(value)
+        for key in sorted_keys(attrs):
+            yield from _iter(attrs[key], (*path, key), seen)
+    elif isinstance(value, dict):
+        for key in sorted_keys(value):
+            yield from _iter(value[key], (*path, key), seen)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _iter(item, (*path, i), seen)
+    yield path, value

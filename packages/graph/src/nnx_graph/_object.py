@@ -1,0 +1,233 @@
+"""Object and Module: plain Python objects whose attributes are the edges of a graph.
+
+Attributes holding Objects, Variables, arrays, or lists / tuples / dicts of those are
+graph state; anything else (ints, strings, flags, callables) is static and ends up in
+the GraphDef. Objects may share sub-objects and form cycles; ``split`` records each node
+once and refers back to it.
+
+Two rules keep mutation sound:
+
+* assigning a non-Variable to an attribute that holds a Variable writes the Variable's
+  value (``self.count += 1`` keeps ``count`` a Variable); assigning a Variable replaces it;
+* an Object may only be edited from the JAX trace it was created in, so a module
+  captured by closure inside ``jit`` cannot silently leak tracers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from nnx_graph import _tracking
+from nnx_graph._errors import EscapedTraceError, TraceContextError, message
+from nnx_graph._variable import Variable
+
+V = TypeVar("V", bound=Variable[Any])
+
+
+class Object:
+    """Base class of every node type with reference semantics (Modules, Rngs, Optimizer).
+
+    >>> import jax.numpy as jnp
+    >>> class Box(Object):
+    ...     def __init__(self):
+    ...         self.count = Variable(jnp.array(0))
+    >>> box = Box()
+    >>> box.count += 1          # writes the Variable's value, keeps the Variable
+    >>> type(box.count).__name__, int(box.count.value)
+    ('Variable', 1)
+    """
+
+    __slots__ = ("__dict__", "__weakref__", "_nnx_escaped", "_nnx_trace", "_nnx_watched")
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        obj = object.__new__(cls)
+        init_object(obj)
+        return obj
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        current = self.__dict__.get(name)
+        if isinstance(current, Variable) and not isinstance(value, Variable):
+            current.value = value
+            return
+        self.check_trace(name)
+        if self._nnx_watched:
+            _tracking.bump_epoch()
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self.check_trace(name)
+        if self._nnx_watched:
+            _tracking.bump_epoch()
+        object.__delattr__(self, name)
+
+    def check_trace(self, name: str = "") -> None:
+        """Raise if this object is edited outside the trace it belongs to."""
+        if self._nnx_escaped:
+            raise EscapedTraceError(
+                message(
+                    f"This {type(self).__name__} was built inside a JAX transform and "
+                    "used after the transform returned.",
+                    expected="objects to leave a transform as arguments or return values",
+                    fix="return the object from the transformed function",
+                )
+            )
+        if self._nnx_trace != _tracking.current_trace():
+            where = f".{name}" if name else ""
+            raise TraceContextError(
+                message(
+                    f"Cannot set {type(self).__name__}{where} from inside a JAX transform "
+                    "the object was not passed to.",
+                    [
+                        "it was captured from the enclosing scope (a closure or a global) "
+                        "instead of being an argument"
+                    ],
+                    expected="objects mutated inside nnx.jit, nnx.grad, ... to be arguments",
+                    fix="pass the object in: `step(model, x)` with `def step(model, x): ...`",
+                )
+            )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        init_object(self)
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        from nnx_graph._repr import object_repr
+
+        return object_repr(self)
+
+
+def init_object(obj: Object) -> None:
+    """Give a fresh Object (built without ``__init__``) its bookkeeping fields."""
+    object.__setattr__(obj, "_nnx_trace", _tracking.current_trace())
+    object.__setattr__(obj, "_nnx_watched", False)
+    object.__setattr__(obj, "_nnx_escaped", False)
+
+
+def _default_reduce(collected: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
+    return (*collected, value)
+
+
+def _empty() -> tuple[Any, ...]:
+    return ()
+
+
+# Attributes that train() / eval() switch; modules without them are left alone.
+TRAIN_MODE = {"deterministic": False, "use_running_average": False}
+EVAL_MODE = {"deterministic": True, "use_running_average": True}
+
+
+class Module(Object):
+    """Base class for neural-network layers and models.
+
+    A Module holds its parameters and sub-modules as attributes and is called directly;
+    there is no separate ``apply``. ``train()`` / ``eval()`` switch every sub-module
+    between training and inference behaviour.
+
+    >>> import jax.numpy as jnp
+    >>> class Scale(Module):
+    ...     def __init__(self):
+    ...         self.factor = Variable(jnp.array(2.0))
+    ...         self.deterministic = False
+    ...     def __call__(self, x):
+    ...         return x * self.factor
+    >>> model = Scale().eval()
+    >>> model.deterministic, float(model(3.0))
+    (True, 6.0)
+    """
+
+    def sow(
+        self,
+        variable_type: type[V],
+        name: str,
+        value: Any,
+        reduce_fn: Callable[[Any, Any], Any] = _default_reduce,
+        init_fn: Callable[[], Any] = _empty,
+    ) -> None:
+        """Store an intermediate value in a Variable of kind ``variable_type``.
+
+        The first call creates ``self.<name>`` holding ``reduce_fn(init_fn(), value)``;
+        later calls fold ``value`` in with ``reduce_fn`` (by default a tuple that grows).
+        """
+        current = self.__dict__.get(name)
+        if current is None:
+            setattr(self, name, variable_type(reduce_fn(init_fn(), value)))
+            return
+        if not isinstance(current, variable_type):
+            raise TypeError(
+                message(
+                    f"{type(self).__name__}.sow({variable_type.__name__}, {name!r}, ...) "
+                    f"found attribute {name!r} holding a {type(current).__name__}.",
+                    expected=f"no attribute {name!r}, or a {variable_type.__name__} there",
+                    fix=f"sow under another name, or `del module.{name}` first",
+                )
+            )
+        current.value = reduce_fn(current.value, value)
+
+    def iter_modules(self) -> Iterator[tuple[tuple[Any, ...], Module]]:
+        """Every Module in this graph (this one included) with its path, each once."""
+        from nnx_graph._functional import iter_graph
+
+        for path, node in iter_graph(self):
+            if isinstance(node, Module):
+                yield path, node
+
+    def iter_children(self) -> Iterator[tuple[str, Module]]:
+        """The Modules held directly in this Module's attributes."""
+        for name, value in sorted(vars(self).items()):
+            if isinstance(value, Module):
+                yield name, value
+
+    def set_attributes(
+        self,
+        *filters: Any,
+        raise_if_not_found: bool = True,
+        **attributes: Any,
+    ) -> Module:
+        """Set ``attributes`` on every sub-module that has them (restricted by ``filters``).
+
+        Raises if an attribute is found on no module, since a misspelled name would
+        otherwise silently do nothing. Returns ``self`` so calls can be chained.
+        """
+        from nnx_graph._filters import to_predicate
+
+        predicates = [to_predicate(f) for f in filters]
+        targets = [
+            (path, module)
+            for path, module in self.iter_modules()
+            if not predicates or any(p(path, module) for p in predicates)
+        ]
+        found = {name for _, m in targets for name in attributes if name in vars(m)}
+        missing = sorted(set(attributes) - found)
+        if missing and raise_if_not_found:
+            kinds = sorted({type(m).__name__ for _, m in targets})
+            raise AttributeError(
+                message(
+                    f"{type(self).__name__}.set_attributes found no module with "
+                    f"attribute(s) {', '.join(map(repr, missing))}.",
+                    [f"modules searched: {', '.join(kinds)}"],
+                    expected="each attribute to exist on at least one sub-module",
+                    fix="check the spelling, or pass raise_if_not_found=False",
+                )
+            )
+        for _, module in targets:
+            for name, value in attributes.items():
+                if name in vars(module):
+                    setattr(module, name, value)
+        return self
+
+    def train(self, **attributes: Any) -> Module:
+        """Switch to training mode: Dropout active, BatchNorm using batch statistics."""
+        return self._set_mode(TRAIN_MODE, attributes)
+
+    def eval(self, **attributes: Any) -> Module:
+        """Switch to inference mode: Dropout off, BatchNorm using running averages."""
+        return self._set_mode(EVAL_MODE, attributes)
+
+    def _set_mode(self, mode: dict[str, bool], attributes: dict[str, Any]) -> Module:
+        if attributes:  # names the user chose must exist somewhere
+            self.set_attributes(**attributes)
+        return self.set_attributes(raise_if_not_found=False, **mode)

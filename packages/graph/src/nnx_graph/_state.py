@@ -1,0 +1,279 @@
+"""State: the values of a graph, as a nested mapping addressed by attribute path.
+
+``state['linear1']['kernel']`` and ``state.linear1.kernel`` reach the same entry. A State
+is a pytree whose leaves are the arrays (inside VariableStates), so it crosses any JAX
+boundary; ``merge`` and ``update`` put it back into objects.
+
+Internally a State wraps one nested dict; indexing returns a State view of the sub-dict
+rather than a copy, so reading paths costs nothing and writes go where they look.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import Any
+
+import jax
+
+from nnx_graph._errors import FilterError, StateMismatchError, message, path_problem
+from nnx_graph._filters import Filter, filters_cover_everything, to_predicate
+from nnx_graph._paths import Path, PathKey, format_path
+from nnx_graph._variable import VariableState
+
+
+class State(MutableMapping[PathKey, Any]):
+    """A nested mapping from attribute names to VariableStates (or arrays).
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Variable, VariableState
+    >>> state = State({'linear': {'w': VariableState(Variable, jnp.ones(2))}})
+    >>> state.linear.w.value.shape, list(state.flat_state())
+    ((2,), [('linear', 'w')])
+    """
+
+    __slots__ = ("_mapping",)
+
+    def __init__(self, mapping: Mapping[PathKey, Any] | None = None) -> None:
+        object.__setattr__(self, "_mapping", _to_nested_dict(mapping or {}))
+
+    @classmethod
+    def wrap(cls, nested: dict[PathKey, Any]) -> State:
+        """A State over ``nested`` without copying it (the dict must hold no States)."""
+        state = object.__new__(cls)
+        object.__setattr__(state, "_mapping", nested)
+        return state
+
+    @property
+    def raw_mapping(self) -> dict[PathKey, Any]:
+        """The nested dict behind this State (shared, not copied)."""
+        return self._mapping
+
+    # -- mapping protocol --------------------------------------------------------------
+
+    def __getitem__(self, key: PathKey) -> Any:
+        value = self._mapping[key]
+        return State.wrap(value) if type(value) is dict else value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        mapping = object.__getattribute__(self, "_mapping")
+        if name not in mapping:
+            raise AttributeError(
+                f"State has no entry {name!r}; entries: {', '.join(map(repr, mapping))}"
+            )
+        value = mapping[name]
+        return State.wrap(value) if type(value) is dict else value
+
+    def __setitem__(self, key: PathKey, value: Any) -> None:
+        self._mapping[key] = _to_nested_dict(value) if isinstance(value, Mapping) else value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __delitem__(self, key: PathKey) -> None:
+        del self._mapping[key]
+
+    def __iter__(self) -> Iterator[PathKey]:
+        return iter(self._mapping)
+
+    def __len__(self) -> int:
+        return len(self._mapping)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, State):
+            return self.flat_state() == other.flat_state()
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- flat views --------------------------------------------------------------------
+
+    def flat_state(self) -> dict[Path, Any]:
+        """Every leaf keyed by its full path, in traversal order."""
+        flat: dict[Path, Any] = {}
+        _flatten_into(self._mapping, (), flat)
+        return flat
+
+    @classmethod
+    def from_flat_path(cls, flat: Mapping[Path, Any] | Any) -> State:
+        """Build a State from ``{path: leaf}`` (or an iterable of ``(path, leaf)``)."""
+        items = flat.items() if isinstance(flat, Mapping) else flat
+        root: dict[PathKey, Any] = {}
+        for path, leaf in items:
+            node = root
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = leaf
+        return cls.wrap(root)
+
+    # -- filtering ---------------------------------------------------------------------
+
+    def split(self, first: Filter, /, *filters: Filter) -> Any:
+        """Partition into one State per filter; every leaf must match one of them."""
+        all_filters = (first, *filters)
+        parts = partition(self.flat_state(), all_filters, op="State.split", root="state")
+        states = tuple(State.from_flat_path(part) for part in parts)
+        return states[0] if len(states) == 1 else states
+
+    def filter(self, first: Filter, /, *filters: Filter) -> Any:
+        """The leaves matching each filter (not necessarily all of them)."""
+        all_filters = (first, *filters)
+        parts = partition(
+            self.flat_state(), (*all_filters, ...), op="State.filter", root="state"
+        )[:-1]
+        states = tuple(State.from_flat_path(part) for part in parts)
+        return states[0] if len(states) == 1 else states
+
+    @staticmethod
+    def merge(state: State, /, *states: State) -> State:
+        """Combine States into one; later States win where paths coincide."""
+        flat: dict[Path, Any] = {}
+        for part in (state, *states):
+            flat.update(part.flat_state())
+        return State.from_flat_path(flat)
+
+    # -- pure dicts --------------------------------------------------------------------
+
+    def to_pure_dict(self) -> dict[PathKey, Any]:
+        """A nested dict of plain values: VariableStates replaced by their values."""
+        return _map_nested(
+            self._mapping, lambda leaf: leaf.value if isinstance(leaf, VariableState) else leaf
+        )
+
+    def replace_by_pure_dict(
+        self,
+        pure_dict: Mapping[PathKey, Any],
+        replace_fn: Callable[[Any, Any], Any] | None = None,
+    ) -> None:
+        """Overwrite values in place from a nested dict shaped like ``to_pure_dict()``.
+
+        Every path in ``pure_dict`` must exist in this State; the error lists those that
+        do not, and nothing is written unless all of them fit.
+        """
+        flat = self.flat_state()
+        updates = State(pure_dict).flat_state()
+        unknown = [path for path in updates if path not in flat]
+        if unknown:
+            raise StateMismatchError(
+                message(
+                    "State.replace_by_pure_dict got paths that are not in the State.",
+                    [path_problem(p, updates[p], root="pure_dict") for p in unknown],
+                    expected=f"paths among: {', '.join(format_path(p, 'state') for p in flat)}",
+                    fix="build the dict from state.to_pure_dict() and change values only",
+                )
+            )
+        for path, value in updates.items():
+            node = self._mapping
+            for key in path[:-1]:
+                node = node[key]
+            old = node[path[-1]]
+            if replace_fn is not None:
+                node[path[-1]] = replace_fn(old, value)
+            elif isinstance(old, VariableState):
+                node[path[-1]] = old.replace(value)
+            else:
+                node[path[-1]] = value
+
+    def __repr__(self) -> str:
+        return f"State({_repr_nested(self._mapping, 1)})"
+
+
+def partition(
+    flat: Mapping[Path, Any], filters: tuple[Filter, ...], *, op: str, root: str
+) -> list[dict[Path, Any]]:
+    """Split a flat mapping by filters (first match wins); raise if anything is left over."""
+    predicates = [to_predicate(f) for f in filters]
+    parts: list[dict[Path, Any]] = [{} for _ in predicates]
+    leftover = []
+    for path, leaf in flat.items():
+        for predicate, part in zip(predicates, parts, strict=True):
+            if predicate(path, leaf):
+                part[path] = leaf
+                break
+        else:
+            leftover.append((path, leaf))
+    if leftover and not filters_cover_everything(filters):
+        raise FilterError(
+            message(
+                f"{op}: the filters {filters!r} do not match every value.",
+                [
+                    path_problem(p, v.value if isinstance(v, VariableState) else v, root, _kind(v))
+                    for p, v in leftover
+                ],
+                expected="filters that together cover every Variable",
+                fix=f"add a catch-all filter last: {op.split('.')[-1]}(..., {_filters_repr(filters)}, ...)",
+            )
+        )
+    return parts
+
+
+def _kind(leaf: Any) -> str:
+    return leaf.type.__name__ if isinstance(leaf, VariableState) else type(leaf).__name__
+
+
+def _filters_repr(filters: tuple[Filter, ...]) -> str:
+    return ", ".join(getattr(f, "__name__", repr(f)) for f in filters)
+
+
+def _to_nested_dict(mapping: Mapping[PathKey, Any]) -> dict[PathKey, Any]:
+    return {
+        key: _to_nested_dict(value)
+        if isinstance(value, State | dict) or (isinstance(value, Mapping))
+        else value
+        for key, value in mapping.items()
+    }
+
+
+def _flatten_into(node: dict[PathKey, Any], prefix: Path, flat: dict[Path, Any]) -> None:
+    for key, value in node.items():
+        if type(value) is dict:
+            _flatten_into(value, (*prefix, key), flat)
+        else:
+            flat[(*prefix, key)] = value
+
+
+def _map_nested(node: dict[PathKey, Any], fn: Callable[[Any], Any]) -> dict[PathKey, Any]:
+    return {
+        key: _map_nested(value, fn) if type(value) is dict else fn(value)
+        for key, value in node.items()
+    }
+
+
+def _repr_nested(node: dict[PathKey, Any], depth: int) -> str:
+    if not node:
+        return "{}"
+    pad = "  " * depth
+    lines = []
+    for key, value in node.items():
+        body = _repr_nested(value, depth + 1) if type(value) is dict else repr(value)
+        lines.append(f"{pad}{key!r}: {body}")
+    return "{\n" + ",\n".join(lines) + "\n" + "  " * (depth - 1) + "}"
+
+
+def _state_flatten_with_keys(
+    state: State,
+) -> tuple[list[tuple[jax.tree_util.DictKey, Any]], tuple[PathKey, ...]]:
+    keys = _sorted_keys(state._mapping)
+    return [(jax.tree_util.DictKey(k), state._mapping[k]) for k in keys], keys
+
+
+def _state_flatten(state: State) -> tuple[list[Any], tuple[PathKey, ...]]:
+    keys = _sorted_keys(state._mapping)
+    return [state._mapping[k] for k in keys], keys
+
+
+def _state_unflatten(keys: tuple[PathKey, ...], children: Any) -> State:
+    return State.wrap(dict(zip(keys, children, strict=True)))
+
+
+def _sorted_keys(mapping: dict[PathKey, Any]) -> tuple[PathKey, ...]:
+    try:
+        return tuple(sorted(mapping))  # type: ignore[type-var]
+    except TypeError:
+        return tuple(mapping)
+
+
+jax.tree_util.register_pytree_with_keys(
+    State, _state_flatten_with_keys, _state_unflatten, _state_flatten
+)

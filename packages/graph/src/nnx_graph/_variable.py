@@ -1,0 +1,419 @@
+"""Variable: a mutable box around one value, and VariableState, its immutable snapshot.
+
+A Variable is how a Module holds state that changes: parameters, running statistics,
+RNG counters. Its subclass is its kind (``Param``, ``BatchStat``, a user's
+``class Count(Variable)``), and filters select state by kind. It behaves like its value
+in arithmetic and implements ``__jax_array__``, so it can be handed to any jax function.
+
+``split`` turns every Variable into a ``VariableState`` (kind, value, metadata): a
+pytree whose only leaf is the value, so States can cross any JAX boundary. ``merge``
+turns them back into fresh Variables.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+import jax
+import numpy as np
+
+from nnx_graph import _tracking
+from nnx_graph._errors import EscapedTraceError, TraceContextError, describe, message
+
+A = TypeVar("A")
+
+# Set as the value of Variables built inside a transform once the transform returns, so
+# that a leaked reference fails loudly instead of handing out a dead tracer.
+ESCAPED: Any = type("EscapedValue", (), {"__repr__": lambda self: "<escaped>"})()
+
+
+class Variable(Generic[A]):
+    """A mutable box holding one value (usually an array) and its metadata.
+
+    Subclass it to make a new kind of state: ``class Count(Variable): pass``. Reading
+    and writing go through ``.value`` (or ``v[...]``); metadata are keyword arguments of
+    the constructor and read back as attributes.
+
+    >>> import jax.numpy as jnp
+    >>> v = Variable(jnp.array(1.0), description='a scalar')
+    >>> float(v + 1), v.description
+    (2.0, 'a scalar')
+    >>> v.value = jnp.array(5.0)
+    >>> float(v[...])
+    5.0
+    """
+
+    __slots__ = ("__weakref__", "_metadata", "_trace", "_value", "_watched")
+    _fields: ClassVar[frozenset[str]] = frozenset({"value", "_value", "_metadata", "_trace", "_watched"})
+
+    def __init__(self, value: A, **metadata: Any) -> None:
+        if isinstance(value, Variable):
+            raise TypeError(
+                message(
+                    f"{type(self).__name__}(...) was given a Variable "
+                    f"({type(value).__name__}) as its value.",
+                    expected="an array or other plain value",
+                    fix=f"{type(self).__name__}(variable.value)",
+                )
+            )
+        object.__setattr__(self, "_value", value)
+        object.__setattr__(self, "_metadata", metadata)
+        object.__setattr__(self, "_trace", _tracking.current_trace())
+        object.__setattr__(self, "_watched", False)
+
+    # -- value -------------------------------------------------------------------------
+
+    @property
+    def value(self) -> A:
+        """The value held; writing it checks that this Variable belongs to the current trace."""
+        value = self._value
+        if value is ESCAPED:
+            raise EscapedTraceError(_escaped_message(self))
+        return value  # type: ignore[no-any-return]
+
+    @value.setter
+    def value(self, value: A) -> None:
+        if isinstance(value, Variable):
+            raise TypeError(
+                message(
+                    f"Cannot store a Variable ({type(value).__name__}) as the value of "
+                    f"a {type(self).__name__}.",
+                    expected="an array or other plain value",
+                    fix="variable.value = other.value",
+                )
+            )
+        self.check_trace()
+        object.__setattr__(self, "_value", value)
+
+    @property
+    def raw_value(self) -> A:
+        """The value without the escaped-trace check (for display and debugging)."""
+        return self._value  # type: ignore[no-any-return]
+
+    def check_trace(self) -> None:
+        """Raise if this Variable is written from inside a transform it was not passed to."""
+        if self._trace != _tracking.current_trace():
+            raise TraceContextError(
+                message(
+                    f"Cannot update a {type(self).__name__} "
+                    f"({describe(self._value)}) from inside a JAX transform "
+                    "it was not passed to.",
+                    [
+                        "the object holding it was captured from the enclosing scope "
+                        "(a closure or a global) instead of being an argument"
+                    ],
+                    expected="objects mutated inside nnx.jit, nnx.grad, ... to be arguments",
+                    fix="pass the module in: `step(model, x)` with `def step(model, x): ...`",
+                )
+            )
+
+    # -- metadata ----------------------------------------------------------------------
+
+    def get_metadata(self) -> dict[str, Any]:
+        """A copy of this Variable's metadata."""
+        return dict(self._metadata)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in Variable._fields:
+            raise AttributeError(name)
+        metadata = object.__getattribute__(self, "_metadata")
+        if name in metadata:
+            return metadata[name]
+        value = object.__getattribute__(self, "_value")
+        try:
+            return getattr(value, name)
+        except AttributeError:
+            raise AttributeError(
+                f"{type(self).__name__} has no metadata {name!r} and its value "
+                f"({describe(value)}) has no attribute {name!r}"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in Variable._fields or name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        self.check_trace()
+        if self._watched:
+            _tracking.bump_epoch()
+        self._metadata = {**self._metadata, name: value}
+
+    def __delattr__(self, name: str) -> None:
+        if name not in self._metadata:
+            raise AttributeError(f"{type(self).__name__} has no metadata {name!r}")
+        self.check_trace()
+        if self._watched:
+            _tracking.bump_epoch()
+        self._metadata = {k: v for k, v in self._metadata.items() if k != name}
+
+    # -- conversion --------------------------------------------------------------------
+
+    def to_state(self) -> VariableState[A]:
+        """Snapshot this Variable as an immutable VariableState."""
+        return VariableState(type(self), self._value, self._metadata)
+
+    def replace(self, value: Any = ESCAPED, **metadata: Any) -> Variable[Any]:
+        """A new Variable of the same kind with ``value`` and/or metadata replaced."""
+        new = object.__new__(type(self))
+        Variable.__init__(
+            new,
+            self._value if value is ESCAPED else value,
+            **{**self._metadata, **metadata},
+        )
+        return new
+
+    def update_from_state(self, state: VariableState[A]) -> None:
+        """Write a VariableState's value and metadata into this Variable."""
+        self.value = state.value
+        if state.metadata != self._metadata:
+            self._metadata = dict(state.metadata)
+
+    def copy_from(self, other: Variable[A]) -> None:
+        """Make this Variable hold ``other``'s value and metadata."""
+        self.value = other.value
+        self._metadata = dict(other._metadata)
+
+    # -- behave like the value ---------------------------------------------------------
+
+    def __jax_array__(self) -> Any:
+        return self.value
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        array = np.asarray(self.value, dtype=dtype)
+        return array.copy() if copy else array
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.value
+        return value if key is Ellipsis else value[key]  # type: ignore[index]
+
+    def __setitem__(self, key: Any, item: Any) -> None:
+        if key is Ellipsis:
+            self.value = item
+            return
+        value: Any = self.value
+        if hasattr(value, "at"):
+            self.value = value.at[key].set(item)
+        else:
+            value = np.array(value, copy=True)
+            value[key] = item
+            self.value = value
+
+    def __len__(self) -> int:
+        return len(self.value)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Any:
+        return iter(self.value)  # type: ignore[call-overload]
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __int__(self) -> int:
+        return int(self.value)  # type: ignore[call-overload]
+
+    def __float__(self) -> float:
+        return float(self.value)  # type: ignore[arg-type]
+
+    def __index__(self) -> int:
+        return operator.index(self.value)  # type: ignore[arg-type]
+
+    def __complex__(self) -> complex:
+        return complex(self.value)  # type: ignore[arg-type]
+
+    __hash__ = object.__hash__  # identity: Variables are mutable boxes, not values
+
+    def __repr__(self) -> str:
+        items = [f"value={_short_repr(self._value)}"]
+        items += [f"{k}={v!r}" for k, v in self._metadata.items()]
+        return f"{type(self).__name__}({', '.join(items)})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_variable, (type(self), self._value, self._metadata))
+
+    def __copy__(self) -> Variable[A]:
+        return self.replace()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Variable[A]:
+        import copy
+
+        new = self.replace(copy.deepcopy(self._value, memo))
+        memo[id(self)] = new
+        return new
+
+
+def _rebuild_variable(kind: type[Variable[Any]], value: Any, metadata: dict[str, Any]) -> Any:
+    new = object.__new__(kind)
+    Variable.__init__(new, value, **metadata)
+    return new
+
+
+def _unary(op: Callable[[Any], Any]) -> Callable[[Variable[Any]], Any]:
+    def method(self: Variable[Any]) -> Any:
+        return op(self.value)
+
+    return method
+
+
+def _binary(op: Callable[[Any, Any], Any], reflected: bool = False) -> Callable[..., Any]:
+    def method(self: Variable[Any], other: Any) -> Any:
+        if isinstance(other, Variable):
+            other = other.value
+        return op(other, self.value) if reflected else op(self.value, other)
+
+    return method
+
+
+for _name, _op in {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "truediv": operator.truediv,
+    "floordiv": operator.floordiv,
+    "mod": operator.mod,
+    "pow": operator.pow,
+    "matmul": operator.matmul,
+    "and": operator.and_,
+    "or": operator.or_,
+    "xor": operator.xor,
+    "lshift": operator.lshift,
+    "rshift": operator.rshift,
+    "divmod": divmod,
+}.items():
+    setattr(Variable, f"__{_name}__", _binary(_op))
+    setattr(Variable, f"__r{_name}__", _binary(_op, reflected=True))
+for _name, _op in {
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "eq": operator.eq,
+    "ne": operator.ne,
+}.items():
+    setattr(Variable, f"__{_name}__", _binary(_op))
+for _name, _op in {
+    "neg": operator.neg,
+    "pos": operator.pos,
+    "abs": operator.abs,
+    "invert": operator.invert,
+}.items():
+    setattr(Variable, f"__{_name}__", _unary(_op))
+
+
+def _short_repr(value: Any) -> str:
+    if isinstance(value, jax.Array | np.ndarray) and value.size > 16:
+        return describe(value)
+    return repr(value)
+
+
+def _escaped_message(variable: Variable[Any]) -> str:
+    return message(
+        f"This {type(variable).__name__} was created inside a JAX transform and used "
+        "after the transform returned.",
+        [
+            "objects built while tracing hold tracers; only the objects passed in "
+            "and the values returned come out of a transform"
+        ],
+        expected="state to leave a transform through its arguments or return value",
+        fix="return the object from the transformed function instead of storing it elsewhere",
+    )
+
+
+class VariableState(Generic[A]):
+    """An immutable snapshot of a Variable: its kind, value and metadata.
+
+    It is a pytree whose single child is the value, so a State of VariableStates can be
+    passed through ``jax.jit`` and ``jax.tree.map`` like a dict of arrays.
+
+    >>> import jax.numpy as jnp
+    >>> state = VariableState(Variable, jnp.ones(2))
+    >>> state.type.__name__, state.value.shape
+    ('Variable', (2,))
+    """
+
+    __slots__ = ("metadata", "type", "value")
+
+    def __init__(
+        self, type: type[Variable[Any]], value: A, metadata: Mapping[str, Any] | None = None
+    ) -> None:
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "metadata", dict(metadata) if metadata else {})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(
+            f"VariableState is immutable; use state.replace({name}=...) to make a new one"
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("metadata", "type", "value"):
+            raise AttributeError(name)
+        metadata = object.__getattribute__(self, "metadata")
+        if name in metadata:
+            return metadata[name]
+        raise AttributeError(f"VariableState of {self.type.__name__} has no metadata {name!r}")
+
+    def replace(self, value: Any = ESCAPED, **metadata: Any) -> VariableState[Any]:
+        """A copy with ``value`` and/or metadata replaced."""
+        return VariableState(
+            self.type, self.value if value is ESCAPED else value, {**self.metadata, **metadata}
+        )
+
+    def get_metadata(self) -> dict[str, Any]:
+        """A copy of the metadata."""
+        return dict(self.metadata)
+
+    def to_variable(self) -> Variable[A]:
+        """A fresh Variable of this kind holding this value and metadata."""
+        variable: Variable[A] = object.__new__(self.type)
+        Variable.__init__(variable, self.value, **self.metadata)
+        return variable
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, VariableState):
+            return NotImplemented
+        return (
+            self.type is other.type
+            and self.metadata == other.metadata
+            and _values_equal(self.value, other.value)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        items = [f"type={self.type.__name__}", f"value={_short_repr(self.value)}"]
+        items += [f"{k}={v!r}" for k, v in self.metadata.items()]
+        return f"VariableState({', '.join(items)})"
+
+
+def _values_equal(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except (TypeError, ValueError):
+        return bool(a == b)
+
+
+def _flatten_variable_state(
+    state: VariableState[Any],
+) -> tuple[tuple[tuple[jax.tree_util.GetAttrKey, Any]], tuple[Any, ...]]:
+    return ((jax.tree_util.GetAttrKey("value"), state.value),), (
+        state.type,
+        tuple(state.metadata.items()),
+    )
+
+
+def _unflatten_variable_state(aux: tuple[Any, ...], children: Any) -> VariableState[Any]:
+    new = object.__new__(VariableState)
+    object.__setattr__(new, "type", aux[0])
+    object.__setattr__(new, "value", children[0])
+    object.__setattr__(new, "metadata", dict(aux[1]))
+    return new
+
+
+jax.tree_util.register_pytree_with_keys(
+    VariableState,
+    _flatten_variable_state,
+    _unflatten_variable_state,
+    lambda s: ((s.value,), (s.type, tuple(s.metadata.items()))),
+)
