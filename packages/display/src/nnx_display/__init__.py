@@ -1,1 +1,1 @@
-"""Placeholder."""
+"""nnx-display: see the repository README; this package is being built."""

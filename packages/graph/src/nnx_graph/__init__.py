@@ -20,7 +20,7 @@ from nnx_graph._errors import TraceContextError as TraceContextError
 from nnx_graph._errors import describe as describe
 from nnx_graph._errors import message as message
 from nnx_graph._filters import All as All
-from nnx_graph._filters import Any_ as Any
+from nnx_graph._filters import Any_ as Any_
 from nnx_graph._filters import Everything as Everything
 from nnx_graph._filters import Filter as Filter
 from nnx_graph._filters import Not as Not
@@ -52,3 +52,5 @@ from nnx_graph._tracking import current_trace as current_trace
 from nnx_graph._tracking import structure_epoch as structure_epoch
 from nnx_graph._variable import Variable as Variable
 from nnx_graph._variable import VariableState as VariableState
+
+Any = Any_  # the public name; Any_ avoids shadowing typing.Any inside the package

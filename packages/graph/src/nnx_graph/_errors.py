@@ -53,7 +53,9 @@ def describe(value: Any) -> str:
     dtype = getattr(value, "dtype", None)
     name = type(value).__name__
     if isinstance(shape, tuple) and dtype is not None:
-        return f"{name}(shape={shape}, dtype={np.dtype(dtype).name if _is_np_dtype(dtype) else dtype})"
+        return (
+            f"{name}(shape={shape}, dtype={np.dtype(dtype).name if _is_np_dtype(dtype) else dtype})"
+        )
     if isinstance(value, int | float | bool | str) or value is None:
         text = repr(value)
         return text if len(text) <= 40 else f"{name}"

@@ -30,7 +30,7 @@ def _kind(value: Any) -> Any:
 
 
 class OfType:
-    """Matches Variables (and VariableStates) of a kind, subclasses included; or any value of a type."""
+    """Matches Variables (or VariableStates) of a kind or its subclasses; or values of a type."""
 
     def __init__(self, type: builtins.type) -> None:
         self.type = type
@@ -96,17 +96,22 @@ class _Combinator:
         self.predicates = tuple(to_predicate(f) for f in filters)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(map(repr, self.filters))})"
+        name = type(self).__name__.rstrip("_")
+        return f"{name}({', '.join(map(repr, self.filters))})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.filters == self.filters  # type: ignore[attr-defined]
+        return (
+            isinstance(other, _Combinator)
+            and type(other) is type(self)
+            and other.filters == self.filters
+        )
 
     def __hash__(self) -> int:
         return hash((type(self), self.filters))
 
 
 class Any_(_Combinator):
-    """Matches when any of the filters matches."""
+    """Matches when any of the filters matches (exported as ``Any``)."""
 
     def __call__(self, path: Path, value: Any) -> bool:
         return any(p(path, value) for p in self.predicates)

@@ -42,7 +42,8 @@ _PLAIN_STATIC = (
     np.generic,
     np.dtype,
 )
-_set_variable_value = Variable._value.__set__  # type: ignore[attr-defined]  # slot descriptor
+# The slot descriptor's setter: writes a value without Variable.__setattr__'s checks.
+_set_variable_value = vars(Variable)["_value"].__set__
 
 
 class FlatGraph:
@@ -88,7 +89,9 @@ class FlatGraph:
         """Make structural edits of these Objects and Variables bump the epoch."""
         for node in self.nodes:
             if isinstance(node, Object | Variable):
-                object.__setattr__(node, "_nnx_watched" if isinstance(node, Object) else "_watched", True)
+                object.__setattr__(
+                    node, "_nnx_watched" if isinstance(node, Object) else "_watched", True
+                )
         self.snapshots = [_snapshot(node) for node in self.mutables]
 
     def mutables_unchanged(self) -> bool:
@@ -261,9 +264,7 @@ def flatten(
         )
         return ("pytree", treedef, children)
 
-    edges = tuple(
-        visit(root, () if single else (i,), None, None) for i, root in enumerate(roots)
-    )
+    edges = tuple(visit(root, () if single else (i,), None, None) for i, root in enumerate(roots))
     if problems:
         raise StaticAttributeError(
             message(
@@ -306,8 +307,8 @@ def _check_hashable(
 def _format(path: Path, root_names: Sequence[str] | None, single: bool) -> str:
     if single:
         return format_path(path, root_names[0] if root_names else "model")
-    position = path[0]
-    name = root_names[position] if root_names else f"arg{position}"  # type: ignore[index]
+    position: Any = path[0]
+    name = root_names[position] if root_names else f"arg{position}"
     return format_path(path[1:], name)
 
 

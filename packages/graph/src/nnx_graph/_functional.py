@@ -50,7 +50,7 @@ def split(node: Any, *filters: Filter) -> tuple[Any, ...]:
     ...         self.count = Count(jnp.array(0))
     >>> graphdef, counts, rest = split(Model(), Count, ...)
     >>> list(counts), list(rest)
-    [['count'], ['w']]
+    (['count'], ['w'])
     """
     flat = flatten((node,))
     states = _states_of(flat)
@@ -151,10 +151,7 @@ def update(node: Any, state: State, /, *states: State) -> None:
         raise StateMismatchError(
             message(
                 "nnx.update: the State has paths that are not in the graph.",
-                [
-                    f"{format_path(p, 'state')}: {describe(_value(updates[p]))}"
-                    for p in unknown
-                ],
+                [f"{format_path(p, 'state')}: {describe(_value(updates[p]))}" for p in unknown],
                 expected=f"paths among: {', '.join(format_path(p, 'model') for p in homes)}",
                 fix="update with a State split from this graph (or one shaped like it)",
             )

@@ -118,5 +118,7 @@ def _types(edge: Edge) -> Iterator[type]:
 
 
 jax.tree_util.register_pytree_node(
-    GraphDef, lambda g: ((), g), lambda g, _: g  # no leaves: the GraphDef is its own aux data
+    GraphDef,
+    lambda g: ((), g),
+    lambda g, _: g,  # no leaves: the GraphDef is its own aux data
 )

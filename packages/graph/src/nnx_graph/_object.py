@@ -39,6 +39,9 @@ class Object:
     """
 
     __slots__ = ("__dict__", "__weakref__", "_nnx_escaped", "_nnx_trace", "_nnx_watched")
+    _nnx_escaped: bool
+    _nnx_trace: Any
+    _nnx_watched: bool
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         obj = object.__new__(cls)

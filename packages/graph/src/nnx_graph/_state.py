@@ -32,6 +32,7 @@ class State(MutableMapping[PathKey, Any]):
     """
 
     __slots__ = ("_mapping",)
+    _mapping: dict[PathKey, Any]
 
     def __init__(self, mapping: Mapping[PathKey, Any] | None = None) -> None:
         object.__setattr__(self, "_mapping", _to_nested_dict(mapping or {}))
@@ -119,9 +120,9 @@ class State(MutableMapping[PathKey, Any]):
     def filter(self, first: Filter, /, *filters: Filter) -> Any:
         """The leaves matching each filter (not necessarily all of them)."""
         all_filters = (first, *filters)
-        parts = partition(
-            self.flat_state(), (*all_filters, ...), op="State.filter", root="state"
-        )[:-1]
+        parts = partition(self.flat_state(), (*all_filters, ...), op="State.filter", root="state")[
+            :-1
+        ]
         states = tuple(State.from_flat_path(part) for part in parts)
         return states[0] if len(states) == 1 else states
 
@@ -202,7 +203,8 @@ def partition(
                     for p, v in leftover
                 ],
                 expected="filters that together cover every Variable",
-                fix=f"add a catch-all filter last: {op.split('.')[-1]}(..., {_filters_repr(filters)}, ...)",
+                fix=f"add `...` as the last filter to catch the rest: "
+                f"{op}(model, {_filters_repr(filters)}, ...)",
             )
         )
     return parts
@@ -218,9 +220,7 @@ def _filters_repr(filters: tuple[Filter, ...]) -> str:
 
 def _to_nested_dict(mapping: Mapping[PathKey, Any]) -> dict[PathKey, Any]:
     return {
-        key: _to_nested_dict(value)
-        if isinstance(value, State | dict) or (isinstance(value, Mapping))
-        else value
+        key: _to_nested_dict(value) if isinstance(value, Mapping) else value
         for key, value in mapping.items()
     }
 

@@ -37,4 +37,4 @@ def bump_epoch() -> None:
 
 def current_trace() -> Any:
     """An opaque token for the JAX trace running now; equal tokens mean the same trace."""
-    return _jax_core.get_opaque_trace_state(convention="nnx")
+    return _jax_core.get_opaque_trace_state(convention="nnx")  # type: ignore[no-untyped-call]  # jax leaves it unannotated

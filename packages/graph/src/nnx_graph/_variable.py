@@ -46,7 +46,13 @@ class Variable(Generic[A]):
     """
 
     __slots__ = ("__weakref__", "_metadata", "_trace", "_value", "_watched")
-    _fields: ClassVar[frozenset[str]] = frozenset({"value", "_value", "_metadata", "_trace", "_watched"})
+    _metadata: dict[str, Any]
+    _trace: Any
+    _value: Any
+    _watched: bool
+    _fields: ClassVar[frozenset[str]] = frozenset(
+        {"value", "_value", "_metadata", "_trace", "_watched"}
+    )
 
     def __init__(self, value: A, **metadata: Any) -> None:
         if isinstance(value, Variable):
@@ -183,9 +189,13 @@ class Variable(Generic[A]):
         array = np.asarray(self.value, dtype=dtype)
         return array.copy() if copy else array
 
+    @property
+    def _any_value(self) -> Any:
+        return self.value
+
     def __getitem__(self, key: Any) -> Any:
-        value = self.value
-        return value if key is Ellipsis else value[key]  # type: ignore[index]
+        value: Any = self.value
+        return value if key is Ellipsis else value[key]
 
     def __setitem__(self, key: Any, item: Any) -> None:
         if key is Ellipsis:
@@ -200,25 +210,25 @@ class Variable(Generic[A]):
             self.value = value
 
     def __len__(self) -> int:
-        return len(self.value)  # type: ignore[arg-type]
+        return len(self._any_value)
 
     def __iter__(self) -> Any:
-        return iter(self.value)  # type: ignore[call-overload]
+        return iter(self._any_value)
 
     def __bool__(self) -> bool:
         return bool(self.value)
 
     def __int__(self) -> int:
-        return int(self.value)  # type: ignore[call-overload]
+        return int(self._any_value)
 
     def __float__(self) -> float:
-        return float(self.value)  # type: ignore[arg-type]
+        return float(self._any_value)
 
     def __index__(self) -> int:
-        return operator.index(self.value)  # type: ignore[arg-type]
+        return operator.index(self._any_value)
 
     def __complex__(self) -> complex:
-        return complex(self.value)  # type: ignore[arg-type]
+        return complex(self._any_value)
 
     __hash__ = object.__hash__  # identity: Variables are mutable boxes, not values
 
@@ -263,7 +273,7 @@ def _binary(op: Callable[[Any, Any], Any], reflected: bool = False) -> Callable[
     return method
 
 
-for _name, _op in {
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "add": operator.add,
     "sub": operator.sub,
     "mul": operator.mul,
@@ -278,25 +288,28 @@ for _name, _op in {
     "lshift": operator.lshift,
     "rshift": operator.rshift,
     "divmod": divmod,
-}.items():
-    setattr(Variable, f"__{_name}__", _binary(_op))
-    setattr(Variable, f"__r{_name}__", _binary(_op, reflected=True))
-for _name, _op in {
+}
+_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
     "lt": operator.lt,
     "le": operator.le,
     "gt": operator.gt,
     "ge": operator.ge,
     "eq": operator.eq,
     "ne": operator.ne,
-}.items():
-    setattr(Variable, f"__{_name}__", _binary(_op))
-for _name, _op in {
+}
+_UNARY: dict[str, Callable[[Any], Any]] = {
     "neg": operator.neg,
     "pos": operator.pos,
     "abs": operator.abs,
     "invert": operator.invert,
-}.items():
-    setattr(Variable, f"__{_name}__", _unary(_op))
+}
+for _name, _op in _BINARY.items():
+    setattr(Variable, f"__{_name}__", _binary(_op))
+    setattr(Variable, f"__r{_name}__", _binary(_op, reflected=True))
+for _name, _op in _COMPARISONS.items():
+    setattr(Variable, f"__{_name}__", _binary(_op))
+for _name, _unary_op in _UNARY.items():
+    setattr(Variable, f"__{_name}__", _unary(_unary_op))
 
 
 def _short_repr(value: Any) -> str:

@@ -1,1 +1,1 @@
-"""Placeholder."""
+"""nnx-layers: see the repository README; this package is being built."""

@@ -1,1 +1,56 @@
-"""nnx."""
+"""nnx: neural networks for JAX as plain Python objects.
+
+``import nnx`` gives the whole public API; each section below comes from one package of
+the workspace, which can also be installed and imported on its own.
+"""
+
+# -- nnx-graph: objects, variables, state and the functional API --------------------------
+from nnx_graph import All as All
+from nnx_graph import Any as Any
+from nnx_graph import EscapedTraceError as EscapedTraceError
+from nnx_graph import Everything as Everything
+from nnx_graph import Filter as Filter
+from nnx_graph import FilterError as FilterError
+from nnx_graph import GraphDef as GraphDef
+from nnx_graph import GraphError as GraphError
+from nnx_graph import Module as Module
+from nnx_graph import Not as Not
+from nnx_graph import Nothing as Nothing
+from nnx_graph import Object as Object
+from nnx_graph import OfType as OfType
+from nnx_graph import PathContains as PathContains
+from nnx_graph import State as State
+from nnx_graph import StateMismatchError as StateMismatchError
+from nnx_graph import StaticAttributeError as StaticAttributeError
+from nnx_graph import TraceContextError as TraceContextError
+from nnx_graph import Variable as Variable
+from nnx_graph import VariableState as VariableState
+from nnx_graph import WithTag as WithTag
+from nnx_graph import clone as clone
+from nnx_graph import graphdef as graphdef
+from nnx_graph import iter_graph as iter_graph
+from nnx_graph import merge as merge
+from nnx_graph import pop as pop
+from nnx_graph import split as split
+from nnx_graph import state as state
+from nnx_graph import update as update
+
+# -- nnx-variables: variable kinds and RNG streams -------------------------------------
+from nnx_variables import BatchStat as BatchStat
+from nnx_variables import Cache as Cache
+from nnx_variables import Intermediate as Intermediate
+from nnx_variables import Param as Param
+from nnx_variables import Perturbation as Perturbation
+from nnx_variables import RngCount as RngCount
+from nnx_variables import RngKey as RngKey
+from nnx_variables import Rngs as Rngs
+from nnx_variables import RngState as RngState
+from nnx_variables import RngStream as RngStream
+
+# -- nnx-transforms: object-aware jit, grad, vmap, scan, ... --------------------------
+
+# -- nnx-layers: Linear, Dropout, BatchNorm, activations, initializers, ... ------------
+
+# -- nnx-optim: Optimizer over optax ---------------------------------------------------
+
+# -- nnx-display: display() -------------------------------------------------------------

@@ -1,1 +1,1 @@
-"""Placeholder."""
+"""nnx-optim: see the repository README; this package is being built."""

@@ -1,1 +1,1 @@
-"""Placeholder."""
+"""nnx-transforms: see the repository README; this package is being built."""
