@@ -55,6 +55,7 @@ class FlatGraph:
       paths: each leaf's path (prefixed by the root position when there are several roots).
       slots: each leaf's home: the Variable, or ``(holder, key)`` for a bare array.
       nodes: every indexed node (Objects, Variables, lists, dicts), by index.
+      root_ends: for each root, the number of leaves flattened once it was done.
       mutables: the lists, dicts and mutable pytree nodes, whose in-place edits are
         invisible to the epoch and are checked by snapshot instead.
       only_variables: every slot is a Variable (the fast write-back applies).
@@ -69,6 +70,7 @@ class FlatGraph:
         "nodes",
         "only_variables",
         "paths",
+        "root_ends",
         "slots",
         "snapshots",
         "writable",
@@ -81,6 +83,7 @@ class FlatGraph:
         self.nodes: list[Any] = []
         self.mutables: list[Any] = []
         self.snapshots: list[Any] = []
+        self.root_ends: list[int] = []
         self.only_variables = True
         self.writable = True
         self.graphdef: GraphDef
@@ -264,7 +267,11 @@ def flatten(
         )
         return ("pytree", treedef, children)
 
-    edges = tuple(visit(root, () if single else (i,), None, None) for i, root in enumerate(roots))
+    edge_list = []
+    for i, root in enumerate(roots):
+        edge_list.append(visit(root, () if single else (i,), None, None))
+        flat.root_ends.append(len(leaves))
+    edges = tuple(edge_list)
     if problems:
         raise StaticAttributeError(
             message(
@@ -341,7 +348,9 @@ def unflatten(
         if tag == "static":
             return edge[1]
         if tag == "ref":
-            return nodes[edge[1]]
+            node = nodes.get(edge[1])
+            # a partial GraphDef (a transform's outputs) may refer to nodes built earlier
+            return node if node is not None else reuse[edge[1]]
         if tag == "var":
             _, index, kind, metadata = edge
             leaf = next_leaf()

@@ -1,1 +1,16 @@
-"""nnx-transforms: see the repository README; this package is being built."""
+"""nnx-transforms: JAX transforms that accept Objects anywhere in their arguments.
+
+``nnx.jit``, ``nnx.grad``, ``nnx.vmap``, ``nnx.scan`` and the rest behave like their JAX
+counterparts, and add reference semantics: objects go in, the function mutates them as
+in eager code, and the mutations are visible outside afterwards. Objects shared between
+arguments stay shared. Underneath, every transform splits its object arguments into
+pure pytrees, runs the JAX transform, and merges the results back (``_protocol``);
+``nnx.jit`` skips the re-splitting while the graphs' structure is unchanged
+(``_fastpath``).
+"""
+
+from nnx_transforms._grad import DiffState as DiffState
+from nnx_transforms._grad import grad as grad
+from nnx_transforms._grad import value_and_grad as value_and_grad
+from nnx_transforms._jit import JitWrapped as JitWrapped
+from nnx_transforms._jit import jit as jit

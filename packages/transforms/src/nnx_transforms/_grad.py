@@ -1,0 +1,289 @@
+"""nnx.grad and nnx.value_and_grad: differentiate with respect to an object's state.
+
+For an Object argument the derivative is taken with respect to the Variables a filter
+selects (``nnx.Param`` by default, any filter with ``DiffState(argnum, filter)``), and
+comes back as a State shaped like that part of the object. The rest of its state is
+carried through untouched by differentiation, so updates the function makes to it
+(BatchNorm statistics, RNG counts) still reach the caller's objects.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+
+from nnx_graph import Filter, State, Variable, VariableState, message, to_predicate
+from nnx_transforms._protocol import GRAPH_TYPES, Lifted, apply, call_pure, lift
+from nnx_variables import Param
+
+
+class DiffState:
+    """Differentiate argument ``argnum`` with respect to the state ``filter`` selects.
+
+    >>> import nnx_variables
+    >>> DiffState(0, nnx_variables.Param).argnum
+    0
+    """
+
+    def __init__(self, argnum: int, filter: Filter) -> None:
+        self.argnum = argnum
+        self.filter = filter
+
+    def __repr__(self) -> str:
+        return f"DiffState({self.argnum}, {self.filter!r})"
+
+
+def _normalize(argnums: int | DiffState | Sequence[int | DiffState]) -> list[DiffState]:
+    items = argnums if isinstance(argnums, Sequence) else (argnums,)
+    specs = [a if isinstance(a, DiffState) else DiffState(a, Param) for a in items]
+    seen = [s.argnum for s in specs]
+    if len(set(seen)) != len(seen):
+        raise ValueError(
+            message(
+                f"nnx.grad: argnums {seen} name an argument twice.",
+                fix="give each argument once, e.g. argnums=(0, 1)",
+            )
+        )
+    return specs
+
+
+class _Partition:
+    """Which leaves of one call are differentiated, grouped by argnum."""
+
+    def __init__(
+        self, lifted: Lifted, args: tuple[Any, ...], kwargs: dict[str, Any], specs: list[DiffState]
+    ) -> None:
+        n_args = len(args)
+        for spec in specs:
+            if not -n_args <= spec.argnum < n_args:
+                raise ValueError(
+                    message(
+                        f"nnx.grad: argnums includes {spec.argnum}, but the function was "
+                        f"called with {n_args} positional argument(s).",
+                        expected=f"argnums within range({n_args})",
+                        fix="pass the differentiated values positionally",
+                    )
+                )
+        self.specs = specs
+        owners = _owners(args, kwargs)
+        positions = lifted.spec.object_positions
+        object_positions = set(positions)
+        self.root_arg = [owners[p] for p in positions]
+        flat = lifted.flat
+        self.single_root = len(positions) == 1
+        starts = [0, *flat.root_ends[:-1]]
+        root_of_leaf = [
+            r
+            for r, (s, e) in enumerate(zip(starts, flat.root_ends, strict=True))
+            for _ in range(s, e)
+        ]
+        argnums = [s.argnum % n_args for s in specs]
+        predicates = [to_predicate(s.filter) for s in specs]
+        self.graph_groups: list[list[int]] = [[] for _ in specs]
+        taken: set[int] = set()
+        for i, (path, slot) in enumerate(zip(flat.paths, flat.slots, strict=True)):
+            arg = self.root_arg[root_of_leaf[i]]
+            if arg not in argnums:
+                continue
+            group = argnums.index(arg)
+            relative = path if self.single_root else path[1:]
+            value = slot if isinstance(slot, Variable) else flat.leaves[i]
+            if predicates[group](relative, value):
+                self.graph_groups[group].append(i)
+                taken.add(i)
+        self.graph_rest = [i for i in range(len(flat.slots)) if i not in taken]
+        other_owners = [o for i, o in enumerate(owners) if i not in object_positions]
+        self.other_groups = [[i for i, o in enumerate(other_owners) if o == a] for a in argnums]
+        other_taken = {i for group in self.other_groups for i in group}
+        self.other_rest = [i for i in range(len(other_owners)) if i not in other_taken]
+        self.argnums = argnums
+        self.root_of_leaf = root_of_leaf
+
+    def assemble(
+        self,
+        n: int,
+        groups: Sequence[Sequence[int]],
+        rest: Sequence[int],
+        values: Any,
+        rest_values: Any,
+    ) -> list[Any]:
+        leaves: list[Any] = [None] * n
+        for indices, group_values in zip(groups, values, strict=True):
+            for i, v in zip(indices, group_values, strict=True):
+                leaves[i] = v
+        for i, v in zip(rest, rest_values, strict=True):
+            leaves[i] = v
+        return leaves
+
+
+def _owners(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    owners: list[Any] = []
+    for i, arg in enumerate(args):
+        owners.extend([i] * jax.tree_util.tree_structure(arg).num_leaves)
+    for name in sorted(kwargs):  # tree_flatten orders a dict by sorted keys
+        owners.extend([name] * jax.tree_util.tree_structure(kwargs[name]).num_leaves)
+    return owners
+
+
+def _make_grad(
+    f: Callable[..., Any],
+    argnums: int | DiffState | Sequence[int | DiffState],
+    has_aux: bool,
+    return_value: bool,
+    holomorphic: bool,
+    allow_int: bool,
+) -> Callable[..., Any]:
+    specs = _normalize(argnums)
+    single = not isinstance(argnums, Sequence)
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        lifted = lift(args, kwargs)
+        part = _Partition(lifted, args, kwargs, specs)
+        flat = lifted.flat
+        graph_values = flat.read_leaves()
+        others = lifted.other_leaves
+
+        def pure(diff: Any, graph_rest: list[Any], other_rest: list[Any]) -> Any:
+            graph_diff, other_diff = diff
+            graph_leaves = part.assemble(
+                len(graph_values), part.graph_groups, part.graph_rest, graph_diff, graph_rest
+            )
+            other_leaves = part.assemble(
+                len(others), part.other_groups, part.other_rest, other_diff, other_rest
+            )
+            box: list[Any] = []
+
+            def split_loss(*a: Any, **k: Any) -> Any:
+                out = f(*a, **k)
+                if has_aux:
+                    if not (isinstance(out, tuple) and len(out) == 2):
+                        raise TypeError(
+                            message(
+                                "nnx.grad(..., has_aux=True): the function must return a "
+                                f"pair (loss, aux), got {type(out).__name__}.",
+                                fix="return loss, aux",
+                            )
+                        )
+                    box.append(out[0])
+                    return out[1]
+                box.append(out)
+                return None
+
+            result = call_pure(
+                split_loss, lifted.spec, graph_leaves, other_leaves, changed_only=False
+            )
+            return box[0], result
+
+        diff = (
+            [[graph_values[i] for i in g] for g in part.graph_groups],
+            [[others[i] for i in g] for g in part.other_groups],
+        )
+        graph_rest = [graph_values[i] for i in part.graph_rest]
+        other_rest = [others[i] for i in part.other_rest]
+        transform = jax.value_and_grad(
+            pure, argnums=0, has_aux=True, holomorphic=holomorphic, allow_int=allow_int
+        )
+        (value, result), (graph_grads, other_grads) = transform(diff, graph_rest, other_rest)
+        aux = apply(flat, *result)
+        grads = tuple(
+            _grads_of_argument(a, args[a], part, flat, g_idx, g_vals, o_vals)
+            for a, g_idx, g_vals, o_vals in zip(
+                part.argnums, part.graph_groups, graph_grads, other_grads, strict=True
+            )
+        )
+        grads_out = grads[0] if single else grads
+        value_out = (value, aux) if has_aux else value
+        if return_value:
+            return value_out, grads_out
+        return (grads_out, aux) if has_aux else grads_out
+
+    return wrapper
+
+
+def _grads_of_argument(
+    argnum: int,
+    arg: Any,
+    part: _Partition,
+    flat: Any,
+    graph_indices: list[int],
+    graph_grads: list[Any],
+    other_grads: list[Any],
+) -> Any:
+    """Gradients shaped like the argument: a State per object, arrays for arrays."""
+    per_root: dict[int, dict[Any, Any]] = {}
+    for i, g in zip(graph_indices, graph_grads, strict=True):
+        root = part.root_of_leaf[i]
+        path = flat.paths[i] if part.single_root else flat.paths[i][1:]
+        slot = flat.slots[i]
+        leaf = VariableState(type(slot), g, slot._metadata) if isinstance(slot, Variable) else g
+        per_root.setdefault(root, {})[path] = leaf
+    leaves, treedef = jax.tree_util.tree_flatten(arg)
+    result = []
+    root_iter = iter(r for r, owner in enumerate(part.root_arg) if owner == argnum)
+    other_iter = iter(other_grads)
+    for leaf in leaves:
+        if isinstance(leaf, GRAPH_TYPES):
+            result.append(State.from_flat_path(per_root.get(next(root_iter), {})))
+        else:
+            result.append(next(other_iter))
+    return jax.tree_util.tree_unflatten(treedef, result)
+
+
+def grad(
+    f: Callable[..., Any] | None = None,
+    *,
+    argnums: int | DiffState | Sequence[int | DiffState] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+    allow_int: bool = False,
+) -> Any:
+    """``jax.grad`` whose arguments may be Objects; gradients of Objects are States.
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module
+    >>> class Model(Module):
+    ...     def __init__(self):
+    ...         self.w = Param(jnp.array(3.0))
+    >>> grads = grad(lambda m: m.w ** 2)(Model())
+    >>> float(grads['w'].value)
+    6.0
+    """
+    if f is None:
+        return functools.partial(
+            grad, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int
+        )
+    return _make_grad(f, argnums, has_aux, False, holomorphic, allow_int)
+
+
+def value_and_grad(
+    f: Callable[..., Any] | None = None,
+    *,
+    argnums: int | DiffState | Sequence[int | DiffState] = 0,
+    has_aux: bool = False,
+    holomorphic: bool = False,
+    allow_int: bool = False,
+) -> Any:
+    """Like ``grad``, returning ``(value, grads)`` (``((value, aux), grads)`` with aux).
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module
+    >>> class Model(Module):
+    ...     def __init__(self):
+    ...         self.w = Param(jnp.array(3.0))
+    >>> loss, grads = value_and_grad(lambda m: m.w ** 2)(Model())
+    >>> float(loss), float(grads['w'].value)
+    (9.0, 6.0)
+    """
+    if f is None:
+        return functools.partial(
+            value_and_grad,
+            argnums=argnums,
+            has_aux=has_aux,
+            holomorphic=holomorphic,
+            allow_int=allow_int,
+        )
+    return _make_grad(f, argnums, has_aux, True, holomorphic, allow_int)

@@ -1,0 +1,287 @@
+"""nnx.jit: jax.jit for functions that take and return Objects.
+
+The jitted pure function receives the leaves of every object argument and returns the
+leaves that changed, plus an OutputSpec telling the caller how to write them back (see
+``_protocol``). The caller's side uses the fast path (``_fastpath``), so a steady-state
+call costs reading and writing the leaf values, not re-flattening the graphs.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, overload
+
+import jax
+
+from nnx_graph import message
+from nnx_transforms._fastpath import CallCache
+from nnx_transforms._protocol import InputSpec, Lifted, apply, call_pure
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _as_tuple(value: int | str | Sequence[Any] | None) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, int | str):
+        return (value,)
+    return tuple(value)
+
+
+class _Layout:
+    """Which graph and argument leaves are donated: static, hashable, per input structure."""
+
+    __slots__ = ("_hash", "donated_graph", "donated_other", "n_graph", "n_other")
+
+    def __init__(
+        self,
+        n_graph: int,
+        n_other: int,
+        donated_graph: tuple[int, ...],
+        donated_other: tuple[int, ...],
+    ) -> None:
+        self.n_graph, self.n_other = n_graph, n_other
+        self.donated_graph, self.donated_other = donated_graph, donated_other
+        self._hash = hash((n_graph, n_other, donated_graph, donated_other))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Layout) and (
+            self.n_graph,
+            self.n_other,
+            self.donated_graph,
+            self.donated_other,
+        ) == (other.n_graph, other.n_other, other.donated_graph, other.donated_other)
+
+    def split(self, values: list[Any], donated: tuple[int, ...]) -> tuple[list[Any], list[Any]]:
+        chosen = set(donated)
+        return [values[i] for i in donated], [v for i, v in enumerate(values) if i not in chosen]
+
+    @staticmethod
+    def join(
+        n: int, donated: tuple[int, ...], given: Sequence[Any], kept: Sequence[Any]
+    ) -> list[Any]:
+        values: list[Any] = [None] * n
+        chosen = set(donated)
+        for i, value in zip(donated, given, strict=True):
+            values[i] = value
+        rest = iter(kept)
+        for i in range(n):
+            if i not in chosen:
+                values[i] = next(rest)
+        return values
+
+
+class JitWrapped:
+    """A function compiled with ``nnx.jit``; call it like the original."""
+
+    def __init__(
+        self,
+        fun: Callable[..., Any],
+        *,
+        static_argnums: int | Sequence[int] | None = None,
+        static_argnames: str | Sequence[str] | None = None,
+        donate_argnums: int | Sequence[int] | None = None,
+        donate_argnames: str | Sequence[str] | None = None,
+        in_shardings: Any = None,
+        out_shardings: Any = None,
+        keep_unused: bool = False,
+        device: Any = None,
+        backend: str | None = None,
+        inline: bool = False,
+    ) -> None:
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self._signature = _signature(fun)
+        self.static_argnums = _as_tuple(static_argnums)
+        self.static_argnames = _as_tuple(static_argnames)
+        names = self._signature or []
+        self._static_positions = {
+            i % len(names) if names and i < 0 else i for i in self.static_argnums
+        } | {names.index(n) for n in self.static_argnames if n in names}
+        self._static_names = set(self.static_argnames) | {
+            names[i] for i in self._static_positions if i < len(names)
+        }
+        self.donate_argnums = _as_tuple(donate_argnums)
+        self.donate_argnames = _as_tuple(donate_argnames)
+        self._cache = CallCache()
+        options: dict[str, Any] = {"keep_unused": keep_unused, "inline": inline}
+        if device is not None:
+            options["device"] = device
+        if backend is not None:
+            options["backend"] = backend
+        if in_shardings is not None:
+            options["in_shardings"] = _uniform_sharding(in_shardings, "in_shardings")
+        if out_shardings is not None:
+            options["out_shardings"] = _uniform_sharding(out_shardings, "out_shardings")
+        donating = bool(self.donate_argnums or self.donate_argnames)
+        self._changed_only = not donating
+        self._jitted = jax.jit(
+            self._pure,
+            static_argnums=(0, 1),
+            donate_argnums=(2, 4) if donating else (),
+            **options,
+        )
+
+    def _pure(
+        self,
+        spec: InputSpec,
+        layout: _Layout | None,
+        donated_graph: list[Any],
+        kept_graph: list[Any],
+        donated_other: list[Any],
+        kept_other: list[Any],
+    ) -> Any:
+        if layout is None:
+            graph_leaves, other_leaves = kept_graph, kept_other
+        else:
+            graph_leaves = _Layout.join(
+                layout.n_graph, layout.donated_graph, donated_graph, kept_graph
+            )
+            other_leaves = _Layout.join(
+                layout.n_other, layout.donated_other, donated_other, kept_other
+            )
+        return call_pure(
+            self.fun, spec, graph_leaves, other_leaves, changed_only=self._changed_only
+        )
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs, statics = self._take_statics(args, kwargs)
+        lifted = self._cache.lift(args, kwargs, statics)
+        graph_values = lifted.flat.read_leaves()
+        layout = self._layout(lifted, args, kwargs) if not self._changed_only else None
+        if layout is None:
+            out = self._jitted(lifted.spec, None, [], graph_values, [], lifted.other_leaves)
+        else:
+            d_graph, k_graph = layout.split(graph_values, layout.donated_graph)
+            d_other, k_other = layout.split(lifted.other_leaves, layout.donated_other)
+            out = self._jitted(lifted.spec, layout, d_graph, k_graph, d_other, k_other)
+        spec, in_leaves, new_leaves, dynamic = out
+        return apply(lifted.flat, spec, in_leaves, new_leaves, dynamic)
+
+    def _take_statics(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any], tuple[tuple[Any, Any], ...]]:
+        """Pull static arguments out: they key the cache and are not traced."""
+        if not self._static_positions and not self._static_names:
+            return args, kwargs, ()
+        positional = [
+            (i, _check_static(a, f"args[{i}]"))
+            for i, a in enumerate(args)
+            if i in self._static_positions
+        ]
+        kept = tuple(a for i, a in enumerate(args) if i not in self._static_positions)
+        named = sorted(
+            (k, _check_static(v, k)) for k, v in kwargs.items() if k in self._static_names
+        )
+        dynamic = {k: v for k, v in kwargs.items() if k not in self._static_names}
+        return kept, dynamic, (*positional, *named)
+
+    def _layout(self, lifted: Lifted, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Layout:
+        leaf_args = _leaf_arguments(args, kwargs)
+        donated_args = set(self.donate_argnums) | set(self.donate_argnames)
+        positions = lifted.spec.object_positions
+        ends = lifted.flat.root_ends
+        donated_graph: list[int] = []
+        start = 0
+        for root, end in enumerate(ends):
+            if leaf_args[positions[root]] in donated_args:
+                donated_graph.extend(range(start, end))
+            start = end
+        object_positions = set(positions)
+        other_args = [a for i, a in enumerate(leaf_args) if i not in object_positions]
+        donated_other = tuple(i for i, a in enumerate(other_args) if a in donated_args)
+        return _Layout(len(lifted.flat.slots), len(other_args), tuple(donated_graph), donated_other)
+
+    def lower(self, *args: Any, **kwargs: Any) -> Any:
+        """Lower for the given arguments (``.compile()``, ``.as_text()`` as with jax.jit)."""
+        args, kwargs, statics = self._take_statics(args, kwargs)
+        lifted = self._cache.lift(args, kwargs, statics)
+        return self._jitted.lower(
+            lifted.spec, None, [], lifted.flat.read_leaves(), [], lifted.other_leaves
+        )
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
+
+
+def _leaf_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """For each leaf of ``(args, kwargs)``, the argument it belongs to (index or name)."""
+    owners: list[Any] = []
+    for i, arg in enumerate(args):
+        owners.extend([i] * len(jax.tree_util.tree_leaves(arg)))
+    for name in sorted(kwargs):
+        owners.extend([name] * len(jax.tree_util.tree_leaves(kwargs[name])))
+    return owners
+
+
+def _signature(fun: Callable[..., Any]) -> list[str] | None:
+    try:
+        parameters = inspect.signature(fun).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _check_static(value: Any, name: str) -> Any:
+    try:
+        hash(value)
+    except TypeError:
+        raise TypeError(
+            message(
+                f"nnx.jit: static argument {name} is not hashable ({type(value).__name__}).",
+                expected="static arguments to be hashable (ints, strings, tuples, ...)",
+                fix="pass a tuple instead of a list, or make the argument dynamic",
+            )
+        ) from None
+    return value
+
+
+def _uniform_sharding(value: Any, name: str) -> Any:
+    if isinstance(value, jax.sharding.Sharding):
+        return value
+    raise TypeError(
+        message(
+            f"nnx.jit: {name} must be one jax.sharding.Sharding for every array, "
+            f"got {type(value).__name__}.",
+            expected="a Sharding such as NamedSharding(mesh, PartitionSpec())",
+            fix="place Variables with jax.device_put(...) and constrain inside the function "
+            "with jax.lax.with_sharding_constraint",
+        )
+    )
+
+
+@overload
+def jit(fun: F, **options: Any) -> F: ...
+@overload
+def jit(fun: None = None, **options: Any) -> Callable[[F], F]: ...
+def jit(fun: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """``jax.jit`` for functions whose arguments and results may be Objects.
+
+    Mutations the function makes to its object arguments (new BatchNorm statistics, RNG
+    counts, updated parameters, attributes set) are visible after the call, and objects
+    shared between arguments stay shared. Use bare (``@nnx.jit``) or with jax.jit's
+    options (``@nnx.jit(static_argnums=1, donate_argnums=0)``).
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module, Variable
+    >>> class Counter(Module):
+    ...     def __init__(self):
+    ...         self.count = Variable(jnp.array(0))
+    >>> @jit
+    ... def step(counter):
+    ...     counter.count += 1
+    >>> counter = Counter()
+    >>> step(counter); step(counter)
+    >>> int(counter.count.value)
+    2
+    """
+    if fun is None:
+        return lambda f: JitWrapped(f, **options)
+    return JitWrapped(fun, **options)

@@ -1,0 +1,342 @@
+"""The call protocol every object-aware transform shares.
+
+Outside the transform (``lift``), the arguments are flattened as a pytree in which
+Objects and Variables are leaves; those objects are then flattened *jointly* into one
+GraphDef, so sharing between arguments (an Optimizer holding the model) survives.
+JAX sees only arrays: the GraphDef rides along as static data.
+
+Inside (``enter``), fresh copies of the objects are built from the leaves and put back
+in the arguments; the user function runs on them and may mutate them freely. On the way
+out (``leave``), the copies and any objects the function returned are flattened again,
+with each copy keeping its input index, so the result says which outputs are the input
+objects and which are new. The copies are then poisoned, so a reference that escaped
+fails loudly instead of holding tracers.
+
+Back outside (``apply``), if the inputs' structure did not change, the new leaf values
+are written straight into the caller's Variables; otherwise the caller's objects are
+reconciled in place with the new GraphDef. Nothing is written before the transform has
+returned, so a call that raises leaves the caller's objects as they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+
+from nnx_graph import FlatGraph, GraphDef, Object, Variable, bump_epoch, flatten, mark_escaped
+from nnx_graph import unflatten as unflatten_graph
+
+GRAPH_TYPES = (Object, Variable)
+
+
+def is_graph_node(x: Any) -> bool:
+    """Objects and Variables are leaves of an argument pytree and nodes of the graph."""
+    return isinstance(x, GRAPH_TYPES)
+
+
+class InputSpec:
+    """Static description of a call's inputs: hashable, it keys JAX's caches.
+
+    Attributes:
+      graphdef: the joint GraphDef of every object among the arguments.
+      treedef: the arguments' pytree structure, objects as leaves.
+      object_positions: where the objects sit among the argument leaves.
+      statics: the values of static arguments, ``((position, value), ...)``.
+    """
+
+    __slots__ = ("_hash", "graphdef", "n_leaves", "object_positions", "statics", "treedef")
+
+    def __init__(
+        self,
+        graphdef: GraphDef,
+        treedef: Any,
+        object_positions: tuple[int, ...],
+        statics: tuple[tuple[Any, Any], ...] = (),
+    ) -> None:
+        self.graphdef = graphdef
+        self.treedef = treedef
+        self.object_positions = object_positions
+        self.statics = statics
+        self.n_leaves = treedef.num_leaves
+        self._hash = hash((graphdef, treedef, object_positions, statics))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        return (
+            isinstance(other, InputSpec)
+            and self._hash == other._hash
+            and self.graphdef == other.graphdef
+            and self.treedef == other.treedef
+            and self.object_positions == other.object_positions
+            and self.statics == other.statics
+        )
+
+
+class Lifted:
+    """The caller's side of one transformed call: its arguments, split once."""
+
+    __slots__ = ("flat", "other_leaves", "spec")
+
+    def __init__(self, spec: InputSpec, flat: FlatGraph, other_leaves: list[Any]) -> None:
+        self.spec = spec
+        self.flat = flat
+        self.other_leaves = other_leaves
+
+
+def lift(
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    statics: tuple[tuple[Any, Any], ...] = (),
+    root_names: Sequence[str] | None = None,
+) -> Lifted:
+    """Split a call's arguments: objects jointly into a FlatGraph, the rest as leaves."""
+    leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+    positions = tuple(i for i, leaf in enumerate(leaves) if isinstance(leaf, GRAPH_TYPES))
+    roots = [leaves[i] for i in positions]
+    flat = flatten(roots, root_names=root_names or _root_names(args, kwargs, leaves, positions))
+    others = [leaf for leaf in leaves if not isinstance(leaf, GRAPH_TYPES)]
+    return Lifted(InputSpec(flat.graphdef, treedef, positions, statics), flat, others)
+
+
+def _root_names(
+    args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any], positions: tuple[int, ...]
+) -> list[str]:
+    """Name each object root the way the user passed it, for error messages."""
+    names = {id(a): f"args[{i}]" for i, a in enumerate(args)}
+    names.update({id(v): k for k, v in kwargs.items()})
+    return [names.get(id(leaves[p]), f"argument leaf {p}") for p in positions]
+
+
+class Entered:
+    """The inside of one transformed call: the fresh copies and their indices."""
+
+    __slots__ = ("args", "kwargs", "nodes", "roots", "spec")
+
+    def __init__(
+        self,
+        spec: InputSpec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        roots: tuple[Any, ...],
+        nodes: dict[int, Any],
+    ) -> None:
+        self.spec = spec
+        self.args = args
+        self.kwargs = kwargs
+        self.roots = roots
+        self.nodes = nodes
+
+
+def enter(spec: InputSpec, graph_leaves: Sequence[Any], other_leaves: Sequence[Any]) -> Entered:
+    """Build fresh copies of the input objects from leaves and rebuild the arguments."""
+    roots, nodes = unflatten_graph(spec.graphdef, graph_leaves)
+    leaves: list[Any] = [None] * spec.n_leaves
+    for position, root in zip(spec.object_positions, roots, strict=True):
+        leaves[position] = root
+    others = iter(other_leaves)
+    object_positions = set(spec.object_positions)
+    for i in range(spec.n_leaves):
+        if i not in object_positions:
+            leaves[i] = next(others)
+    args, kwargs = jax.tree_util.tree_unflatten(spec.treedef, leaves)
+    return Entered(spec, args, kwargs, roots, nodes)
+
+
+class OutputSpec:
+    """Static result of one trace: what came out, and how to put it back.
+
+    It is returned through JAX as a pytree with no leaves, so the caller receives it on
+    every call (from JAX's cache) without re-tracing.
+
+    Attributes:
+      graphdef: the joint GraphDef of the input copies followed by the returned objects.
+      n_inputs: how many of ``graphdef``'s roots are the input objects.
+      inputs_unchanged: the inputs' structure is exactly as it came in.
+      changed: when ``inputs_unchanged``, the indices of the input leaves whose value
+        changed (only those are returned); otherwise None (all are returned).
+      n_input_leaves: how many leaves belong to the input roots.
+      out_treedef: the user result's pytree structure, objects as leaves.
+      out_object_positions: where objects sit among the result's leaves.
+      out_statics: non-array result leaves, ``((position, value), ...)``.
+    """
+
+    __slots__ = (
+        "changed",
+        "graphdef",
+        "inputs_unchanged",
+        "n_input_leaves",
+        "n_inputs",
+        "out_object_positions",
+        "out_statics",
+        "out_treedef",
+    )
+
+    def __init__(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, OutputSpec) and self._key() == other._key())
+
+
+jax.tree_util.register_pytree_node(OutputSpec, lambda s: ((), s), lambda s, _: s)
+
+_DYNAMIC_SCALARS = (int, float, complex, bool)
+
+
+def leave(
+    entered: Entered,
+    out: Any,
+    input_leaves: Sequence[Any],
+    *,
+    changed_only: bool,
+) -> tuple[OutputSpec, list[Any], list[Any], list[Any]]:
+    """Flatten the copies and the result after the user function returned.
+
+    Returns the OutputSpec, the input objects' leaves (only the changed ones when
+    ``changed_only`` and the structure held), the returned objects' new leaves, and the
+    result's dynamic (array) leaves.
+    """
+    out_leaves, out_treedef = jax.tree_util.tree_flatten(out)
+    object_positions = tuple(i for i, x in enumerate(out_leaves) if isinstance(x, GRAPH_TYPES))
+    ref_index = {id(node): index for index, node in entered.nodes.items()}
+    roots = (*entered.roots, *(out_leaves[i] for i in object_positions))
+    flat = flatten(roots, ref_index=ref_index, first_new_index=len(ref_index))
+    n_inputs = len(entered.roots)
+    n_input_leaves = flat.root_ends[n_inputs - 1] if n_inputs else 0
+    unchanged = flat.graphdef.edges[:n_inputs] == entered.spec.graphdef.edges
+    in_leaves = flat.leaves[:n_input_leaves]
+    changed: tuple[int, ...] | None = None
+    if unchanged and changed_only:
+        changed = tuple(
+            i
+            for i, (new, old) in enumerate(zip(in_leaves, input_leaves, strict=True))
+            if new is not old
+        )
+        in_leaves = [in_leaves[i] for i in changed]
+    dynamic, statics = [], []
+    for i, leaf in enumerate(out_leaves):
+        if isinstance(leaf, GRAPH_TYPES):
+            continue
+        if isinstance(leaf, (jax.Array, *_DYNAMIC_SCALARS)) or hasattr(leaf, "__jax_array__"):
+            dynamic.append(leaf)
+        else:
+            statics.append((i, leaf))
+    mark_escaped([*entered.nodes.values(), *flat.nodes])
+    spec = OutputSpec(
+        changed=changed,
+        graphdef=flat.graphdef,
+        inputs_unchanged=unchanged,
+        n_input_leaves=n_input_leaves,
+        n_inputs=n_inputs,
+        out_object_positions=object_positions,
+        out_statics=tuple(statics),
+        out_treedef=out_treedef,
+    )
+    return spec, in_leaves, flat.leaves[n_input_leaves:], dynamic
+
+
+def apply(
+    lifted_flat: FlatGraph,
+    spec: OutputSpec,
+    in_leaves: Sequence[Any],
+    new_leaves: Sequence[Any],
+    dynamic: Sequence[Any],
+) -> Any:
+    """Write a transform's results into the caller's objects and rebuild its return value."""
+    if spec.inputs_unchanged and lifted_flat.writable:
+        if spec.changed is None:
+            lifted_flat.write_leaves(in_leaves)
+        elif spec.changed:
+            write_some(lifted_flat, spec.changed, in_leaves)
+        if spec.out_object_positions:
+            out_graphdef = GraphDef(spec.graphdef.edges[spec.n_inputs :])
+            out_roots, _ = unflatten_graph(out_graphdef, new_leaves, existing=lifted_flat.nodes)
+        else:
+            out_roots = ()
+    else:
+        all_leaves = _full_input_leaves(lifted_flat, spec, in_leaves)
+        roots, _ = unflatten_graph(
+            spec.graphdef, [*all_leaves, *new_leaves], existing=lifted_flat.nodes
+        )
+        bump_epoch()  # the caller's objects may have changed structure
+        out_roots = roots[spec.n_inputs :]
+    return rebuild_output(spec, out_roots, dynamic)
+
+
+def _full_input_leaves(
+    lifted_flat: FlatGraph, spec: OutputSpec, in_leaves: Sequence[Any]
+) -> list[Any]:
+    if spec.changed is None:
+        return list(in_leaves)
+    values = lifted_flat.read_leaves()
+    for index, value in zip(spec.changed, in_leaves, strict=True):
+        values[index] = value
+    return values
+
+
+def write_some(flat: FlatGraph, indices: Sequence[int], values: Sequence[Any]) -> None:
+    """Write ``values`` into the slots at ``indices`` only."""
+    slots = flat.slots
+    if flat.only_variables:
+        for index, value in zip(indices, values, strict=True):
+            object.__setattr__(slots[index], "_value", value)
+    else:
+        flat.write_leaves([*_merged(flat.read_leaves(), indices, values)])
+
+
+def _merged(current: list[Any], indices: Sequence[int], values: Sequence[Any]) -> list[Any]:
+    for index, value in zip(indices, values, strict=True):
+        current[index] = value
+    return current
+
+
+def rebuild_output(spec: OutputSpec, out_roots: Sequence[Any], dynamic: Sequence[Any]) -> Any:
+    """The user's return value, with objects and static leaves put back in place."""
+    n = spec.out_treedef.num_leaves
+    if not spec.out_object_positions and not spec.out_statics:
+        return jax.tree_util.tree_unflatten(spec.out_treedef, dynamic)
+    leaves: list[Any] = [None] * n
+    for position, root in zip(spec.out_object_positions, out_roots, strict=True):
+        leaves[position] = root
+    for position, value in spec.out_statics:
+        leaves[position] = value
+    filled = set(spec.out_object_positions) | {p for p, _ in spec.out_statics}
+    values = iter(dynamic)
+    for i in range(n):
+        if i not in filled:
+            leaves[i] = next(values)
+    return jax.tree_util.tree_unflatten(spec.out_treedef, leaves)
+
+
+def call_pure(
+    fun: Callable[..., Any],
+    spec: InputSpec,
+    graph_leaves: Sequence[Any],
+    other_leaves: Sequence[Any],
+    *,
+    changed_only: bool = True,
+) -> tuple[OutputSpec, list[Any], list[Any], list[Any]]:
+    """Run ``fun`` on fresh copies built from leaves; the pure function JAX transforms."""
+    entered = enter(spec, graph_leaves, other_leaves)
+    args, kwargs = entered.args, entered.kwargs
+    for key, value in spec.statics:  # positions ascending, then names
+        if isinstance(key, int):
+            args = (*args[:key], value, *args[key:])
+        else:
+            kwargs = {**kwargs, key: value}
+    out = fun(*args, **kwargs)
+    return leave(entered, out, graph_leaves, changed_only=changed_only)
