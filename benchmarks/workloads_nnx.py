@@ -1,0 +1,63 @@
+"""The benchmark MLP in ``nnx`` (ours), written exactly as a user of the tutorial API would.
+
+Public API only: ``nnx.Linear``, ``nnx.BatchNorm``, ``nnx.Dropout``, ``nnx.Optimizer``,
+``@nnx.jit`` around ``nnx.value_and_grad`` and ``optimizer.update(grads)``. No cache, no
+hand-made split/merge: the point is what the plain, documented way costs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+import nnx
+from benchmarks.timing import Case
+from benchmarks.workload import LEARNING_RATE, batch, define_mlp, mse
+
+MLP = define_mlp(nnx)
+
+
+def build(depth: int) -> tuple[Any, Any]:
+    """The model and its optimizer (which holds the model, as in the tutorial)."""
+    model = MLP(depth, rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.adam(LEARNING_RATE))
+    return model, optimizer
+
+
+def train(depth: int) -> Case:
+    model, optimizer = build(depth)
+    x, y = batch()
+
+    @nnx.jit
+    def train_step(model: Any, optimizer: Any, x: jax.Array, y: jax.Array) -> jax.Array:
+        def loss_fn(model: Any) -> jax.Array:
+            return mse(model(x), y)
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(grads)
+        return loss
+
+    return Case(
+        lambda: train_step(model, optimizer, x, y),
+        lambda: nnx.state((model, optimizer)),
+    )
+
+
+def empty(depth: int) -> Case:
+    model, optimizer = build(depth)
+
+    @nnx.jit
+    def empty_step(model: Any, optimizer: Any) -> jax.Array:
+        return jnp.zeros((), jnp.float32)
+
+    return Case(lambda: empty_step(model, optimizer), lambda: None)
+
+
+def split_merge(depth: int) -> tuple[Any, Any]:
+    """``(split, merge)`` callables over this depth's (model, optimizer)."""
+    model, optimizer = build(depth)
+    graphdef, state = nnx.split((model, optimizer))
+    return (lambda: nnx.split((model, optimizer))), (lambda: nnx.merge(graphdef, state))
