@@ -9,8 +9,12 @@ pure pytrees, runs the JAX transform, and merges the results back (``_protocol``
 (``_fastpath``).
 """
 
+from nnx_transforms._axes import Carry as Carry
+from nnx_transforms._axes import StateAxes as StateAxes
 from nnx_transforms._grad import DiffState as DiffState
 from nnx_transforms._grad import grad as grad
 from nnx_transforms._grad import value_and_grad as value_and_grad
 from nnx_transforms._jit import JitWrapped as JitWrapped
 from nnx_transforms._jit import jit as jit
+from nnx_transforms._scan import scan as scan
+from nnx_transforms._vmap import vmap as vmap

@@ -164,6 +164,7 @@ class OutputSpec:
       n_input_leaves: how many leaves belong to the input roots.
       out_treedef: the user result's pytree structure, objects as leaves.
       out_object_positions: where objects sit among the result's leaves.
+      out_root_sizes: how many new leaves each returned object brought.
       out_statics: non-array result leaves, ``((position, value), ...)``.
     """
 
@@ -174,6 +175,7 @@ class OutputSpec:
         "n_input_leaves",
         "n_inputs",
         "out_object_positions",
+        "out_root_sizes",
         "out_statics",
         "out_treedef",
     )
@@ -243,10 +245,16 @@ def leave(
         n_input_leaves=n_input_leaves,
         n_inputs=n_inputs,
         out_object_positions=object_positions,
+        out_root_sizes=_root_sizes(flat.root_ends)[n_inputs:],
         out_statics=tuple(statics),
         out_treedef=out_treedef,
     )
     return spec, in_leaves, flat.leaves[n_input_leaves:], dynamic
+
+
+def _root_sizes(ends: Sequence[int]) -> tuple[int, ...]:
+    starts = [0, *ends[:-1]] if ends else []
+    return tuple(end - start for start, end in zip(starts, ends, strict=True))
 
 
 def apply(
@@ -340,3 +348,33 @@ def call_pure(
             kwargs = {**kwargs, key: value}
     out = fun(*args, **kwargs)
     return leave(entered, out, graph_leaves, changed_only=changed_only)
+
+
+def output_tree(spec: OutputSpec, new_leaves: Sequence[Any], dynamic: Sequence[Any]) -> Any:
+    """The result in the user's structure, each returned object replaced by its leaves.
+
+    vmap and scan hand this to JAX so that the user's ``out_axes`` prefix applies to it
+    exactly as it would to the result itself.
+    """
+    leaves: list[Any] = [None] * spec.out_treedef.num_leaves
+    start = 0
+    for position, size in zip(spec.out_object_positions, spec.out_root_sizes, strict=True):
+        leaves[position] = list(new_leaves[start : start + size])
+        start += size
+    static_positions = {p for p, _ in spec.out_statics}
+    filled = set(spec.out_object_positions) | static_positions
+    values = iter(dynamic)
+    for i in range(len(leaves)):
+        if i not in filled:
+            leaves[i] = next(values)
+    return jax.tree_util.tree_unflatten(spec.out_treedef, leaves)
+
+
+def from_output_tree(spec: OutputSpec, tree: Any) -> tuple[list[Any], list[Any]]:
+    """Inverse of ``output_tree``: the returned objects' leaves and the dynamic leaves."""
+    parts = spec.out_treedef.flatten_up_to(tree)
+    objects = set(spec.out_object_positions)
+    statics = {p for p, _ in spec.out_statics}
+    new_leaves = [leaf for p in spec.out_object_positions for leaf in parts[p]]
+    dynamic = [part for p, part in enumerate(parts) if p not in objects and p not in statics]
+    return new_leaves, dynamic
