@@ -11,10 +11,17 @@ pure pytrees, runs the JAX transform, and merges the results back (``_protocol``
 
 from nnx_transforms._axes import Carry as Carry
 from nnx_transforms._axes import StateAxes as StateAxes
+from nnx_transforms._control import cond as cond
+from nnx_transforms._control import fori_loop as fori_loop
+from nnx_transforms._control import switch as switch
+from nnx_transforms._control import while_loop as while_loop
+from nnx_transforms._eval_shape import eval_shape as eval_shape
 from nnx_transforms._grad import DiffState as DiffState
 from nnx_transforms._grad import grad as grad
 from nnx_transforms._grad import value_and_grad as value_and_grad
 from nnx_transforms._jit import JitWrapped as JitWrapped
 from nnx_transforms._jit import jit as jit
+from nnx_transforms._remat import remat as remat
 from nnx_transforms._scan import scan as scan
+from nnx_transforms._split_rngs import split_rngs as split_rngs
 from nnx_transforms._vmap import vmap as vmap

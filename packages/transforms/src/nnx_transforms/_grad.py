@@ -122,9 +122,9 @@ class _Partition:
 def _owners(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
     owners: list[Any] = []
     for i, arg in enumerate(args):
-        owners.extend([i] * jax.tree_util.tree_structure(arg).num_leaves)
+        owners.extend([i] * len(jax.tree_util.tree_leaves(arg)))
     for name in sorted(kwargs):  # tree_flatten orders a dict by sorted keys
-        owners.extend([name] * jax.tree_util.tree_structure(kwargs[name]).num_leaves)
+        owners.extend([name] * len(jax.tree_util.tree_leaves(kwargs[name])))
     return owners
 
 

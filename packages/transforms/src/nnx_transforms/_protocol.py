@@ -180,9 +180,28 @@ class OutputSpec:
         "out_treedef",
     )
 
-    def __init__(self, **fields: Any) -> None:
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
+    def __init__(
+        self,
+        *,
+        changed: tuple[int, ...] | None,
+        graphdef: GraphDef,
+        inputs_unchanged: bool,
+        n_input_leaves: int,
+        n_inputs: int,
+        out_object_positions: tuple[int, ...],
+        out_root_sizes: tuple[int, ...],
+        out_statics: tuple[tuple[int, Any], ...],
+        out_treedef: Any,
+    ) -> None:
+        self.changed = changed
+        self.graphdef = graphdef
+        self.inputs_unchanged = inputs_unchanged
+        self.n_input_leaves = n_input_leaves
+        self.n_inputs = n_inputs
+        self.out_object_positions = out_object_positions
+        self.out_root_sizes = out_root_sizes
+        self.out_statics = out_statics
+        self.out_treedef = out_treedef
 
     def _key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self.__slots__)
@@ -378,3 +397,26 @@ def from_output_tree(spec: OutputSpec, tree: Any) -> tuple[list[Any], list[Any]]
     new_leaves = [leaf for p in spec.out_object_positions for leaf in parts[p]]
     dynamic = [part for p, part in enumerate(parts) if p not in objects and p not in statics]
     return new_leaves, dynamic
+
+
+def lifted_call(
+    transform: Callable[[Callable[..., Any]], Callable[..., Any]],
+    f: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    statics: tuple[tuple[Any, Any], ...] = (),
+) -> Any:
+    """Run ``transform(pure)`` on a call's leaves and apply the result to its objects.
+
+    The simplest use of the protocol, shared by transforms with no axes to manage
+    (remat, and the branches of cond and switch build on it).
+    """
+    lifted = lift(args, kwargs, statics=statics)
+
+    def pure(graph_leaves: list[Any], other_leaves: list[Any]) -> Any:
+        return call_pure(f, lifted.spec, graph_leaves, other_leaves, changed_only=False)
+
+    spec, in_leaves, new_leaves, dynamic = transform(pure)(
+        lifted.flat.read_leaves(), lifted.other_leaves
+    )
+    return apply(lifted.flat, spec, in_leaves, new_leaves, dynamic)

@@ -159,7 +159,9 @@ def _split_result(
 ) -> tuple[list[Any], list[Any], list[Any]]:
     objects = dict(zip(spec.out_object_positions, spec.out_root_sizes, strict=True))
     statics = {p for p, _ in spec.out_statics}
-    carry_dyn, ys_dyn, ys_new = [], [], []
+    carry_dyn: list[Any] = []
+    ys_dyn: list[Any] = []
+    ys_new: list[Any] = []
     dyn = iter(dynamic)
     start = 0
     for position, axis in enumerate(axes):

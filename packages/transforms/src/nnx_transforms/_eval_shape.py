@@ -1,0 +1,44 @@
+"""nnx.eval_shape: build or call objects abstractly, without allocating arrays.
+
+Typical use: ``abstract = nnx.eval_shape(lambda: Model(rngs=nnx.Rngs(0)))`` gives a
+Model whose Variables hold ``jax.ShapeDtypeStruct``s, for planning sharding or loading
+a checkpoint into. The caller's objects are never modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+
+from nnx_graph import GraphDef
+from nnx_graph import unflatten as unflatten_graph
+from nnx_transforms._protocol import call_pure, lift, rebuild_output
+
+
+def eval_shape(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The result of ``f(*args, **kwargs)`` with shapes and dtypes in place of arrays.
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module
+    >>> from nnx_variables import Param
+    >>> class Model(Module):
+    ...     def __init__(self):
+    ...         self.w = Param(jnp.ones((1000, 1000)))
+    >>> eval_shape(Model).w.value
+    ShapeDtypeStruct(shape=(1000, 1000), dtype=float32)
+    """
+    lifted = lift(args, kwargs)
+
+    def pure(graph_leaves: list[Any], other_leaves: list[Any]) -> Any:
+        return call_pure(f, lifted.spec, graph_leaves, other_leaves, changed_only=False)
+
+    spec, _, new_leaves, dynamic = jax.eval_shape(
+        pure, lifted.flat.read_leaves(), lifted.other_leaves
+    )
+    out_roots: tuple[Any, ...] = ()
+    if spec.out_object_positions:
+        out_graphdef = GraphDef(spec.graphdef.edges[spec.n_inputs :])
+        out_roots, _ = unflatten_graph(out_graphdef, new_leaves, existing=lifted.flat.nodes)
+    return rebuild_output(spec, out_roots, dynamic)
