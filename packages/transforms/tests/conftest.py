@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import pytest
+
 from nnx_graph import Module, Object, Variable
 from nnx_variables import BatchStat, Param, Rngs
 
@@ -72,8 +73,12 @@ def values(node: object) -> dict[tuple[object, ...], object]:
 
 def same_values(a: dict, b: dict) -> bool:  # type: ignore[type-arg]
     return a.keys() == b.keys() and all(
-        bool(jnp.array_equal(jax.random.key_data(a[k]) if _is_key(a[k]) else a[k],
-                             jax.random.key_data(b[k]) if _is_key(b[k]) else b[k]))
+        bool(
+            jnp.array_equal(
+                jax.random.key_data(a[k]) if _is_key(a[k]) else a[k],
+                jax.random.key_data(b[k]) if _is_key(b[k]) else b[k],
+            )
+        )
         for k in a
     )
 

@@ -5,6 +5,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import pytest
+
 from nnx_graph import EscapedTraceError, Module, TraceContextError, Variable, split
 from nnx_transforms import jit, value_and_grad
 from nnx_variables import Param, Rngs
@@ -76,7 +77,9 @@ def test_static_argnums_and_argnames(kit: Any) -> None:
 
 def test_unhashable_static_argument_is_a_clear_error(kit: Any) -> None:
     f = jit(lambda x, opts: x, static_argnums=1)
-    with pytest.raises(TypeError, match=r"(?s)static argument args\[1\] is not hashable.*Fix: pass a tuple"):
+    with pytest.raises(
+        TypeError, match=r"(?s)static argument args\[1\] is not hashable.*Fix: pass a tuple"
+    ):
         f(jnp.ones(1), [1, 2])
 
 
