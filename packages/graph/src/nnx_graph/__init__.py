@@ -14,6 +14,7 @@ the protocol the transforms package builds on; most users never need them.
 from nnx_graph._errors import EscapedTraceError as EscapedTraceError
 from nnx_graph._errors import FilterError as FilterError
 from nnx_graph._errors import GraphError as GraphError
+from nnx_graph._errors import LayerInputError as LayerInputError
 from nnx_graph._errors import StateMismatchError as StateMismatchError
 from nnx_graph._errors import StaticAttributeError as StaticAttributeError
 from nnx_graph._errors import TraceContextError as TraceContextError

@@ -40,6 +40,43 @@ class EscapedTraceError(GraphError):
     """An object built inside a transform was used after the transform returned."""
 
 
+class LayerInputError(ValueError):
+    """A layer was called with an input it cannot take (wrong feature size, dtype, ...).
+
+    The layer that raises it does not know where it sits in the model. Each enclosing
+    Module's ``__call__`` prepends the attribute path that leads to it while the error
+    travels out, so the message names the layer the way the user would type it
+    (``model.encoder.linear1``). ``path`` is relative to ``holder``, the outermost
+    module that has located it so far.
+
+    >>> error = LayerInputError(object(), "expected 3 features, got shape (2, 4)")
+    >>> error.path = ("linear1",)
+    >>> str(error)
+    'model.linear1 (object): expected 3 features, got shape (2, 4)'
+    """
+
+    def __init__(
+        self,
+        layer: Any,
+        problem: str,
+        *,
+        expected: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(problem)
+        self.layer = layer
+        self.problem = problem
+        self.expected = expected
+        self.fix = fix
+        self.path: Path = ()
+        self.holder: Any = layer
+
+    def __str__(self) -> str:
+        kind = type(self.layer).__name__
+        where = f"{format_path(self.path)} ({kind})" if self.path else kind
+        return message(f"{where}: {self.problem}", expected=self.expected, fix=self.fix)
+
+
 def describe(value: Any) -> str:
     """Return a short description of ``value``: its type, plus shape and dtype for arrays.
 

@@ -1,0 +1,89 @@
+"""Linear: the dense layer ``y = x @ kernel + bias``.
+
+Parameters are stored in ``param_dtype`` and the product is computed in ``dtype`` (or
+the common type of input and parameters), so ``dtype=jnp.bfloat16`` trains with float32
+master weights. The contraction is over the last input axis only; every leading axis is a
+batch axis.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from nnx_graph import Module
+from nnx_layers._checks import as_array, check_feature_axis, check_rank
+from nnx_layers._dtypes import promote_dtype
+from nnx_layers.initializers import Initializer, lecun_normal, zeros_init
+from nnx_variables import Param, Rngs
+
+default_kernel_init = lecun_normal()
+default_bias_init = zeros_init()
+
+
+class Linear(Module):
+    """A dense layer: ``x @ kernel + bias`` over the last axis of ``x``.
+
+    ``kernel`` has shape ``(in_features, out_features)`` and is drawn with
+    ``kernel_init`` from one ``rngs.params()`` key; ``bias`` has shape
+    ``(out_features,)`` and is drawn from a second key (zeros by default, but the key is
+    drawn all the same, so the number of keys a model consumes does not depend on the
+    initialisers chosen).
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_variables import Rngs
+    >>> layer = Linear(3, 4, rngs=Rngs(0))
+    >>> layer.kernel.shape, layer.bias.shape, layer(jnp.ones((2, 3))).shape
+    ((3, 4), (4,), (2, 4))
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        use_bias: bool = True,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+        precision: Any = None,
+        kernel_init: Initializer = default_kernel_init,
+        bias_init: Initializer = default_bias_init,
+        rngs: Rngs,
+    ) -> None:
+        self.kernel = Param(kernel_init(rngs.params(), (in_features, out_features), param_dtype))
+        self.bias: Param[jax.Array] | None = (
+            Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else None
+        )
+        self.in_features = in_features
+        self.out_features = out_features
+        self.use_bias = use_bias
+        self.dtype = dtype
+        self.param_dtype = param_dtype
+        self.precision = precision
+
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        """Apply the layer to ``inputs`` of shape ``(..., in_features)``."""
+        fix = (
+            f"pass inputs of shape (..., {self.in_features}), or build the layer as "
+            f"{type(self).__name__}({_last(inputs)}, {self.out_features}, ...)"
+        )
+        check_rank(self, inputs, minimum=1, what="features last", fix=fix)
+        check_feature_axis(
+            self, inputs, axis=-1, size=self.in_features, name="in_features", fix=fix
+        )
+        bias = None if self.bias is None else self.bias[...]
+        x, kernel, bias = promote_dtype(
+            (as_array(inputs), self.kernel[...], bias), dtype=self.dtype
+        )
+        y = lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=self.precision)
+        if bias is not None:
+            y = y + jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
+        return y
+
+
+def _last(x: Any) -> Any:
+    shape = getattr(x, "shape", ())
+    return shape[-1] if shape else "?"
