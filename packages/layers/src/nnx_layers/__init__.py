@@ -12,6 +12,7 @@ Activations are ``jax.nn``'s functions and ``initializers`` is ``jax.nn.initiali
 re-exported so that numerics are JAX's own.
 """
 
+from nnx_graph import LayerInputError as LayerInputError
 from nnx_layers import initializers as initializers
 from nnx_layers._activations import celu as celu
 from nnx_layers._activations import elu as elu

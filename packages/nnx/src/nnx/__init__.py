@@ -50,6 +50,44 @@ from nnx_variables import RngStream as RngStream
 # -- nnx-transforms: object-aware jit, grad, vmap, scan, ... --------------------------
 
 # -- nnx-layers: Linear, Dropout, BatchNorm, activations, initializers, ... ------------
+from nnx_layers import BatchNorm as BatchNorm
+from nnx_layers import Conv as Conv
+from nnx_layers import Dropout as Dropout
+from nnx_layers import Embed as Embed
+from nnx_layers import LayerInputError as LayerInputError
+from nnx_layers import LayerNorm as LayerNorm
+from nnx_layers import Linear as Linear
+from nnx_layers import LoRA as LoRA
+from nnx_layers import LoRALinear as LoRALinear
+from nnx_layers import LoRAParam as LoRAParam
+from nnx_layers import Sequential as Sequential
+from nnx_layers import celu as celu
+from nnx_layers import elu as elu
+from nnx_layers import gelu as gelu
+from nnx_layers import glu as glu
+from nnx_layers import hard_sigmoid as hard_sigmoid
+from nnx_layers import hard_silu as hard_silu
+from nnx_layers import hard_swish as hard_swish
+from nnx_layers import hard_tanh as hard_tanh
+from nnx_layers import identity as identity
+from nnx_layers import initializers as initializers
+from nnx_layers import leaky_relu as leaky_relu
+from nnx_layers import log_sigmoid as log_sigmoid
+from nnx_layers import log_softmax as log_softmax
+from nnx_layers import logsumexp as logsumexp
+from nnx_layers import mish as mish
+from nnx_layers import one_hot as one_hot
+from nnx_layers import relu as relu
+from nnx_layers import relu6 as relu6
+from nnx_layers import selu as selu
+from nnx_layers import sigmoid as sigmoid
+from nnx_layers import silu as silu
+from nnx_layers import soft_sign as soft_sign
+from nnx_layers import softmax as softmax
+from nnx_layers import softplus as softplus
+from nnx_layers import standardize as standardize
+from nnx_layers import swish as swish
+from nnx_layers import tanh as tanh
 
 # -- nnx-optim: Optimizer over optax ---------------------------------------------------
 
