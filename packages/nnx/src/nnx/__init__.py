@@ -48,6 +48,22 @@ from nnx_variables import RngState as RngState
 from nnx_variables import RngStream as RngStream
 
 # -- nnx-transforms: object-aware jit, grad, vmap, scan, ... --------------------------
+from nnx_transforms import Carry as Carry
+from nnx_transforms import DiffState as DiffState
+from nnx_transforms import JitWrapped as JitWrapped
+from nnx_transforms import StateAxes as StateAxes
+from nnx_transforms import cond as cond
+from nnx_transforms import eval_shape as eval_shape
+from nnx_transforms import fori_loop as fori_loop
+from nnx_transforms import grad as grad
+from nnx_transforms import jit as jit
+from nnx_transforms import remat as remat
+from nnx_transforms import scan as scan
+from nnx_transforms import split_rngs as split_rngs
+from nnx_transforms import switch as switch
+from nnx_transforms import value_and_grad as value_and_grad
+from nnx_transforms import vmap as vmap
+from nnx_transforms import while_loop as while_loop
 
 # -- nnx-layers: Linear, Dropout, BatchNorm, activations, initializers, ... ------------
 from nnx_layers import BatchNorm as BatchNorm
