@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, overload
 
-from nnx_graph._errors import StateMismatchError, TraceContextError, describe, message
+from nnx_graph._errors import StateMismatchError, describe, message
 from nnx_graph._filters import Filter, to_predicate
 from nnx_graph._flatten import FlatGraph, flatten, sorted_keys, unflatten
 from nnx_graph._graphdef import GraphDef
@@ -20,7 +20,18 @@ from nnx_graph._state import State, partition
 from nnx_graph._variable import Variable, VariableState
 
 
-def _states_of(flat: FlatGraph) -> dict[Path, Any]:
+def _states_of(flat: FlatGraph, op: str) -> dict[Path, Any]:
+    if flat.paths and flat.paths[0] == ():
+        # A State is keyed by attribute paths; a root that is itself a leaf has none.
+        raise TypeError(
+            message(
+                f"{op} needs a graph root (an Object or a container), got a bare "
+                f"{describe(flat.leaves[0])}"
+                + (f" in a {type(flat.slots[0]).__name__}." if flat.only_variables else "."),
+                expected="a Module, an Object, or a list / dict / tuple holding Variables",
+                fix=f"{op}([variable]), or hold the Variable in a Module attribute",
+            )
+        )
     return {
         path: VariableState(type(slot), value, slot._metadata)
         if isinstance(slot, Variable)
@@ -53,7 +64,7 @@ def split(node: Any, *filters: Filter) -> tuple[Any, ...]:
     (['count'], ['w'])
     """
     flat = flatten((node,))
-    states = _states_of(flat)
+    states = _states_of(flat, "nnx.split")
     if not filters:
         return flat.graphdef, State.from_flat_path(states)
     parts = partition(states, filters, op="nnx.split", root="model")
@@ -157,18 +168,26 @@ def update(node: Any, state: State, /, *states: State) -> None:
             )
         )
     targets = [(homes[path], leaf) for path, leaf in updates.items()]
-    for home, _ in targets:  # validate everything before writing anything
+    immutable = []
+    for path, (home, _) in zip(updates, targets, strict=True):  # validate before writing
         if isinstance(home, Variable):
             home.check_trace()
-        else:
-            holder = home[0]
-            if isinstance(holder, Object):
-                holder.check_trace()
-            elif type(holder) is not list and type(holder) is not dict:
-                raise TraceContextError(
-                    f"nnx.update cannot write a bare array inside a {type(holder).__name__}; "
-                    "hold it in a Variable or a list instead"
-                )
+        elif isinstance(home[0], Object):
+            home[0].check_trace(str(home[1]))
+        elif type(home[0]) is not list and type(home[0]) is not dict:
+            immutable.append(
+                f"{format_path(path, 'model')}: {describe(_value(updates[path]))} "
+                f"(in a {type(home[0]).__name__})"
+            )
+    if immutable:
+        raise StateMismatchError(
+            message(
+                "nnx.update cannot write bare arrays held in immutable containers.",
+                immutable,
+                expected="bare arrays only in Object attributes, lists or dicts",
+                fix="hold the array in a Variable (`nnx.Variable(x)`) or a list instead",
+            )
+        )
     for home, leaf in targets:
         if isinstance(home, Variable):
             if isinstance(leaf, VariableState):
@@ -190,7 +209,7 @@ def state(node: Any, *filters: Filter) -> Any:
     Unlike ``split``, the filters need not cover everything.
     """
     flat = flatten((node,))
-    states = _states_of(flat)
+    states = _states_of(flat, "nnx.state")
     if not filters:
         return State.from_flat_path(states)
     parts = partition(states, (*filters, ...), op="nnx.state", root="model")[:-1]
@@ -227,31 +246,33 @@ def pop(node: Any, *filters: Filter) -> Any:
                 removals.append((path, value))
                 break
     homes = _variable_homes(node)
-    for path, variable in removals:
-        holder, key = homes[id(variable)]
-        if isinstance(holder, Object):
-            holder.check_trace(str(key))
-        elif type(holder) is not dict:
-            raise TypeError(
-                message(
-                    f"nnx.pop cannot remove {format_path(path)}: it sits in a "
-                    f"{type(holder).__name__}.",
-                    expected="Variables to pop held in Object attributes or dicts",
-                    fix="hold popped Variables in attributes or dicts",
+    for path, variable in removals:  # validate every removal before removing any
+        for holder, key in homes[id(variable)]:
+            if isinstance(holder, Object):
+                holder.check_trace(str(key))
+            elif type(holder) is not dict:
+                raise TypeError(
+                    message(
+                        f"nnx.pop cannot remove {format_path(path)}: it sits in a "
+                        f"{type(holder).__name__}.",
+                        expected="Variables to pop held in Object attributes or dicts",
+                        fix="hold popped Variables in attributes or dicts",
+                    )
                 )
-            )
     for _, variable in removals:
-        holder, key = homes[id(variable)]
-        if isinstance(holder, Object):
-            delattr(holder, key)
-        else:
-            del holder[key]
+        # A shared Variable is removed from every place that holds it, not only from the
+        # path its State is recorded under, so no copy of it stays behind in the graph.
+        for holder, key in homes[id(variable)]:
+            if isinstance(holder, Object):
+                delattr(holder, key)
+            else:
+                del holder[key]
     result = tuple(State.from_flat_path(part) for part in found)
     return result[0] if len(result) == 1 else result
 
 
-def _variable_homes(node: Any) -> dict[int, tuple[Any, Any]]:
-    homes: dict[int, tuple[Any, Any]] = {}
+def _variable_homes(node: Any) -> dict[int, list[tuple[Any, Any]]]:
+    homes: dict[int, list[tuple[Any, Any]]] = {}
     for _, value in iter_graph(node):
         children: Any = ()
         if isinstance(value, Object):
@@ -260,7 +281,7 @@ def _variable_homes(node: Any) -> dict[int, tuple[Any, Any]]:
             children = value.items() if isinstance(value, dict) else enumerate(value)
         for key, child in children:
             if isinstance(child, Variable):
-                homes.setdefault(id(child), (value, key))
+                homes.setdefault(id(child), []).append((value, key))
     return homes
 
 

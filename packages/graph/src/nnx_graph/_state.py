@@ -197,21 +197,28 @@ def partition(
     if leftover and not filters_cover_everything(filters):
         raise FilterError(
             message(
-                f"{op}: the filters {filters!r} do not match every value.",
+                f"{op}: the filters ({_filters_repr(filters)}) do not match every value.",
                 [
                     path_problem(p, v.value if isinstance(v, VariableState) else v, root, _kind(v))
                     for p, v in leftover
                 ],
                 expected="filters that together cover every Variable",
                 fix=f"add `...` as the last filter to catch the rest: "
-                f"{op}(model, {_filters_repr(filters)}, ...)",
+                f"{_call_repr(op, root)}{_filters_repr(filters)}, ...)",
             )
         )
     return parts
 
 
+def _call_repr(op: str, root: str) -> str:
+    """How the user spells the failed call: ``nnx.split(model, `` or ``state.split(``."""
+    if op.startswith("State."):
+        return f"{root}.{op.removeprefix('State.')}("
+    return f"{op}({root}, "
+
+
 def _kind(leaf: Any) -> str:
-    return leaf.type.__name__ if isinstance(leaf, VariableState) else type(leaf).__name__
+    return leaf.type.__name__ if isinstance(leaf, VariableState) else "bare array"
 
 
 def _filters_repr(filters: tuple[Filter, ...]) -> str:
