@@ -16,11 +16,15 @@ Two rules keep mutation sound:
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from nnx_graph import _tracking
-from nnx_graph._errors import EscapedTraceError, TraceContextError, message
+from nnx_graph._errors import EscapedTraceError, LayerInputError, TraceContextError, message
+from nnx_graph._paths import Path
 from nnx_graph._variable import Variable
 
 V = TypeVar("V", bound=Variable[Any])
@@ -153,6 +157,12 @@ class Module(Object):
     (True, 6.0)
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if inspect.isfunction(call):
+            type.__setattr__(cls, "__call__", _locating(call))
+
     def sow(
         self,
         variable_type: type[V],
@@ -245,3 +255,68 @@ class Module(Object):
         if attributes:  # names the user chose must exist somewhere
             self.set_attributes(**attributes)
         return self.set_attributes(raise_if_not_found=False, **mode)
+
+
+def _locating(call: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a Module's own ``__call__`` so a LayerInputError learns where its layer sits.
+
+    A try block costs nothing in CPython 3.11+ until something is raised, so the only
+    price on the success path is this one extra frame. The rejected alternative, a
+    context stack of "current path" pushed on every call, costs on every call instead.
+    """
+
+    @functools.wraps(call)
+    def __call__(self: Module, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(self, *args, **kwargs)
+        except LayerInputError as error:
+            locate(error, self)
+            raise
+
+    return __call__
+
+
+def locate(error: LayerInputError, module: Module) -> None:
+    """Prefix ``error.path`` with the path from ``module`` to the layer's current holder.
+
+    The holder is searched in the whole graph under ``module``, so a parent that calls a
+    grandchild directly (``self.block.linear(x)``) still yields the full path. If the
+    holder is not under ``module`` (it was passed in as an argument), nothing changes.
+    """
+    if error.holder is module:
+        return
+    path = find_path(module, error.holder)
+    if path is not None:
+        error.path = (*path, *error.path)
+        error.holder = module
+
+
+def find_path(root: Any, target: Any) -> Path | None:
+    """The shortest attribute path from ``root`` to the object ``target``, or None.
+
+    >>> class Node(Object):
+    ...     pass
+    >>> root, leaf = Node(), Node()
+    >>> root.children = {"a": [Node(), leaf]}
+    >>> find_path(root, leaf)
+    ('children', 'a', 1)
+    """
+    seen = {id(root)}
+    queue: deque[tuple[Any, Path]] = deque([(root, ())])
+    while queue:
+        node, path = queue.popleft()
+        if isinstance(node, Object):
+            items: Any = vars(node).items()
+        elif isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, list | tuple):
+            items = enumerate(node)
+        else:
+            continue
+        for key, child in items:
+            if child is target:
+                return (*path, key)
+            if isinstance(child, Object | dict | list | tuple) and id(child) not in seen:
+                seen.add(id(child))
+                queue.append((child, (*path, key)))
+    return None
