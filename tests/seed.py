@@ -1,0 +1,27 @@
+"""Reading the seed tutorial and its expected values (shared/ sits beside the repository)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+SEED_DIR = Path(os.environ.get("NNX_SEED_DIR", Path(__file__).resolve().parents[2] / "shared" / "seed"))
+
+
+def code_cells(name: str = "flax_basics.md") -> list[str]:
+    """The executable code cells of a MyST notebook, import line changed to `import nnx`."""
+    text = (SEED_DIR / name).read_text()
+    cells = re.findall(r"```\{code-cell\} ipython3\n(.*?)```", text, flags=re.S)
+    runnable = [c for c in cells if "skip-execution" not in c.split("\n", 1)[0]]
+    return [c.replace("from flax import nnx", "import nnx") for c in runnable]
+
+
+def expected_prints() -> list[tuple[str, str]]:
+    """(cell, printed text) rows of expected_values.md's table, in order."""
+    rows = []
+    for line in (SEED_DIR / "expected_values.md").read_text().splitlines():
+        match = re.match(r"\| ([^|]+?) \| `(.+)` \|$", line)
+        if match:
+            rows.append((match.group(1), match.group(2)))
+    return rows
