@@ -72,8 +72,11 @@ class RngStream(Object):
     """
 
     def __init__(self, key: Any, *, tag: str) -> None:
-        self.key = RngKey(to_key(key, tag), tag=tag)
-        self.count = RngCount(jnp.array(0, dtype=jnp.uint32), tag=tag)
+        typed_key = to_key(key, tag)
+        self.key = RngKey(typed_key, tag=tag)
+        # One count per key: a stream forked with ``split=n`` holds n keys, and under
+        # vmap each lane must fold in (and advance) its own count, not a shared scalar.
+        self.count = RngCount(jnp.zeros(typed_key.shape, dtype=jnp.uint32), tag=tag)
         self.tag = tag
 
     def __call__(self) -> jax.Array:
