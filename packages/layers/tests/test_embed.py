@@ -1,0 +1,77 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nnx_graph import LayerInputError
+from nnx_layers import Embed
+from nnx_variables import Param, Rngs
+
+# Embed(5, 3, rngs=Rngs(0)).embedding as the reference implementation (flax 0.12.8) draws it.
+REFERENCE_EMBEDDING = np.array(
+    [
+        [0.57966787, -0.523274, -0.43195742],
+        [-0.676289, -0.50300646, 0.33996582],
+        [0.41796115, -0.59212935, 0.95934135],
+        [-1.0917838, -0.7441663, 0.07713798],
+        [-0.66570747, 0.13815777, 1.007365],
+    ],
+    dtype=np.float32,
+)
+
+
+def test_reference_table():
+    embed = Embed(5, 3, rngs=Rngs(0))
+    assert isinstance(embed.embedding, Param)
+    np.testing.assert_allclose(embed.embedding.value, REFERENCE_EMBEDDING, rtol=1e-6)
+
+
+def test_lookup_appends_features_axis_and_negative_indices_count_from_end():
+    embed = Embed(5, 3, rngs=Rngs(0))
+    y = embed(jnp.array([[0, 1], [-1, 2]]))
+    assert y.shape == (2, 2, 3)
+    np.testing.assert_array_equal(y[1, 0], embed.embedding.value[4])
+
+
+def test_out_of_range_index_gives_nan():
+    y = Embed(5, 3, rngs=Rngs(0))(jnp.array([5]))
+    assert bool(jnp.all(jnp.isnan(y)))
+
+
+def test_single_row_table_broadcasts():
+    embed = Embed(1, 4, rngs=Rngs(0))
+    y = embed(jnp.zeros((2, 3), jnp.int32))
+    assert y.shape == (2, 3, 4)
+    np.testing.assert_array_equal(y[1, 2], embed.embedding.value[0])
+
+
+def test_attend_is_product_with_transposed_table():
+    embed = Embed(5, 3, rngs=Rngs(0))
+    query = jax.random.normal(jax.random.key(1), (2, 3))
+    np.testing.assert_allclose(
+        embed.attend(query), query @ embed.embedding.value.T, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_dtype_casts_lookup():
+    embed = Embed(5, 3, dtype=jnp.bfloat16, rngs=Rngs(0))
+    assert embed(jnp.array([0])).dtype == jnp.bfloat16
+    assert embed.embedding.value.dtype == jnp.float32
+
+
+def test_float_indices_are_rejected():
+    with pytest.raises(
+        LayerInputError,
+        match=r"Embed: expected integer indices, got Array\(shape=\(2,\), dtype=float32\)"
+        r"(.|\n)*Fix: pass token ids",
+    ):
+        Embed(5, 3, rngs=Rngs(0))(jnp.array([0.0, 1.0]))
+
+
+def test_attend_wrong_feature_size():
+    with pytest.raises(
+        LayerInputError,
+        match=r"Embed: expected input with last dimension 3 \(features\), got shape \(2, 4\)"
+        r"(.|\n)*Fix: pass queries of shape \(\.\.\., 3\)",
+    ):
+        Embed(5, 3, rngs=Rngs(0)).attend(jnp.ones((2, 4)))
