@@ -20,7 +20,7 @@ os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
 from benchmarks import timing, variants
 from benchmarks.report import Table, microseconds, milliseconds, ratio
 
-FULL = {"depths": [4, 32, 128], "steps": 30, "rounds": 15, "split_depth": 32, "repeats": 5}
+FULL = {"depths": [4, 32, 128], "steps": 20, "rounds": 11, "split_depth": 32, "repeats": 5}
 SMOKE = {"depths": [2], "steps": 3, "rounds": 2, "split_depth": 2, "repeats": 1}
 
 IMPORTS = {
@@ -36,8 +36,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, few steps")
     parser.add_argument("--depths", type=int, nargs="+", help="MLP depths (default 4 32 128)")
-    parser.add_argument("--steps", type=int, help="steps per variant per round (default 30)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 15)")
+    parser.add_argument("--steps", type=int, help="steps per variant per round (default 20)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 11)")
     parser.add_argument("--split-depth", type=int, help="depth for split/merge (default 32)")
     parser.add_argument(
         "--first-call-depth", type=int, help="depth for the first call (default: split depth)"
@@ -57,15 +57,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def progress(message: str) -> None:
+    """What the run is doing, on stderr, so that the report on stdout stays a clean table."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
 def step_times(args: argparse.Namespace, skipped: dict[str, str]) -> Table:
     table = Table(["workload", "depth", "variant", "µs/step", f"vs {variants.BASELINE}"])
     for depth in args.depths:
         for workload, specs in variants.WORKLOADS.items():
+            progress(f"depth {depth}, {workload} step: compiling {len(specs)} variants")
             cases, why = {}, {}
             for label, spec in specs.items():
                 case, why[label] = variants.build_warm(spec, depth)
                 if case is not None:
                     cases[label] = case
+            progress(f"depth {depth}, {workload} step: timing {len(cases)} variants")
             samples = timing.interleaved(cases, args.steps, args.rounds)
             base = samples.get(variants.BASELINE)
             for label in specs:
@@ -156,19 +163,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     skipped: dict[str, str] = {}
     sections = [
         (
+            "step time",
             f"Step time: median over {args.rounds} interleaved rounds of {args.steps} steps; "
             f"ratio: median of per-round ratios",
             step_times,
         ),
-        ("split / merge of (model, optimizer): median µs per call, interleaved", split_merge),
-        (f"Import time: wall time of a fresh process, median of {args.repeats}", import_times),
         (
+            "split / merge",
+            "split / merge of (model, optimizer): median µs per call, interleaved",
+            split_merge,
+        ),
+        (
+            "import time",
+            f"Import time: wall time of a fresh process, median of {args.repeats}",
+            import_times,
+        ),
+        (
+            "first call",
             f"First call of the train step (trace + compile + run), fresh process each, "
             f"median of {args.repeats}",
             first_calls,
         ),
     ]
-    for title, section in sections:
+    for name, title, section in sections:
+        progress(name)
         print(f"\n## {title}\n", flush=True)
         print(section(args, skipped).render(), flush=True)
     if skipped:
