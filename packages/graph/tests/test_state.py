@@ -147,3 +147,26 @@ def test_equality_compares_flat_contents():
 def test_repr_lists_entries():
     text = repr(ng.State({"a": {"b": vs(Param, [1.0])}}))
     assert text.startswith("State({") and "'b': VariableState(type=Param" in text
+
+
+def test_nested_entries_with_mixed_key_types_are_a_pytree():
+    # A dict attribute may hold int and str keys ({0: ..., 'head': ...}); jax cannot sort
+    # such a plain dict, so the State must flatten its nested levels itself.
+    state = ng.State({"blocks": {0: vs(Param, [1.0]), "head": vs(Stat, [2.0])}})
+    doubled = jax.tree.map(lambda x: x * 2, state)
+    assert isinstance(doubled.blocks, ng.State)
+    np.testing.assert_array_equal(doubled["blocks"][0].value, [2.0])
+    assert doubled["blocks"]["head"].type is Stat
+    assert list(doubled.flat_state()) == [("blocks", 0), ("blocks", "head")]
+    out = jax.jit(lambda s: s)(state)
+    assert out == state
+
+
+def test_model_with_mixed_key_dict_round_trips_through_jit():
+    model = ng.Module()
+    model.blocks = {0: Param(jnp.ones(1)), "head": Stat(jnp.zeros(1))}
+    graphdef, state = ng.split(model)
+    state = jax.jit(lambda s: jax.tree.map(lambda x: x + 1, s))(state)
+    ng.update(model, state)
+    assert float(model.blocks[0].value[0]) == 2.0 and float(model.blocks["head"].value[0]) == 1.0
+    assert ng.merge(graphdef, state).blocks.keys() == model.blocks.keys()

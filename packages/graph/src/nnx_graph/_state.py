@@ -258,20 +258,32 @@ def _repr_nested(node: dict[PathKey, Any], depth: int) -> str:
     return "{\n" + ",\n".join(lines) + "\n" + "  " * (depth - 1) + "}"
 
 
+# Nested levels are flattened as States, not handed to jax as plain dicts: jax sorts a
+# dict's keys and fails on a mix of ints and strs (a dict attribute {0: ..., 'head': ...}),
+# while ``_sorted_keys`` falls back to insertion order, as ``flatten`` does for the graph.
+def _child(value: Any) -> Any:
+    return State.wrap(value) if type(value) is dict else value
+
+
 def _state_flatten_with_keys(
     state: State,
 ) -> tuple[list[tuple[jax.tree_util.DictKey, Any]], tuple[PathKey, ...]]:
     keys = _sorted_keys(state._mapping)
-    return [(jax.tree_util.DictKey(k), state._mapping[k]) for k in keys], keys
+    return [(jax.tree_util.DictKey(k), _child(state._mapping[k])) for k in keys], keys
 
 
 def _state_flatten(state: State) -> tuple[list[Any], tuple[PathKey, ...]]:
     keys = _sorted_keys(state._mapping)
-    return [state._mapping[k] for k in keys], keys
+    return [_child(state._mapping[k]) for k in keys], keys
 
 
 def _state_unflatten(keys: tuple[PathKey, ...], children: Any) -> State:
-    return State.wrap(dict(zip(keys, children, strict=True)))
+    return State.wrap(
+        {
+            key: child._mapping if isinstance(child, State) else child
+            for key, child in zip(keys, children, strict=True)
+        }
+    )
 
 
 def _sorted_keys(mapping: dict[PathKey, Any]) -> tuple[PathKey, ...]:
