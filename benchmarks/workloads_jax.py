@@ -31,16 +31,17 @@ TX = optax.adam(LEARNING_RATE)
 
 
 def init_state(depth: int, seed: int = 0) -> Tree:
-    # Keys are drawn as ``nnx.Rngs(seed)`` draws them (``fold_in(key, count)``, one count
-    # per draw, kernels first), so this baseline starts from the very same numbers as the
-    # NNX variants and its losses can be checked against theirs.
+    # Keys are drawn as ``nnx.Rngs(seed)`` draws them for ``workload.define_mlp``, so this
+    # baseline starts from the very same numbers as ours and the tests can compare losses:
+    # one ``fold_in(key, count)`` per draw; the Linears are built first and draw two keys
+    # each (kernel, bias), then the BatchNorms two each (scale, bias); dropout draws next.
     key = jax.random.key(seed)
     params, stats = [], []
     kernel_init = jax.nn.initializers.lecun_normal()
     for i, (din, dout) in enumerate(layer_sizes(depth)):
         params.append(
             {
-                "kernel": kernel_init(jax.random.fold_in(key, i), (din, dout), jnp.float32),
+                "kernel": kernel_init(jax.random.fold_in(key, 2 * i), (din, dout), jnp.float32),
                 "bias": jnp.zeros((dout,), jnp.float32),
                 "scale": jnp.ones((dout,), jnp.float32),
                 "offset": jnp.zeros((dout,), jnp.float32),
@@ -52,7 +53,7 @@ def init_state(depth: int, seed: int = 0) -> Tree:
     return {
         "params": params,
         "batch_stats": stats,
-        "rng": {"key": key, "count": jnp.array(depth, jnp.uint32)},
+        "rng": {"key": key, "count": jnp.array(4 * depth, jnp.uint32)},
         "opt_state": TX.init(params),
         "step": jnp.array(0, jnp.uint32),
     }
