@@ -1,3 +1,4 @@
+# ruff: noqa: I001  (sections follow the package dependency order, not the alphabet)
 """nnx: neural networks for JAX as plain Python objects.
 
 ``import nnx`` gives the whole public API; each section below comes from one package of
