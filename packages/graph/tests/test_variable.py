@@ -128,11 +128,6 @@ def test_jax_array_protocol_with_jax_conversions():
     assert v.__jax_array__() is v.value
 
 
-@pytest.mark.xfail(
-    raises=ValueError,
-    reason="jax>=0.7 no longer abstractifies objects through __jax_array__ in jitted "
-    "jnp functions; a Variable must be a pytree for jnp.sum(v) to work (reported to lead)",
-)
 @pytest.mark.parametrize(
     "fn",
     [jnp.sum, jnp.tanh, jax.nn.relu, lambda v: jnp.dot(v, v), lambda v: jnp.add(v, 1)],

@@ -166,3 +166,12 @@ def test_variables_as_direct_arguments(kit: Any) -> None:
     bump(v)
     bump(v)
     assert int(v.value) == 3
+
+
+def test_variables_work_in_jax_functions_and_plain_jax_jit(kit: Any) -> None:
+    w = Param(jnp.array([1.0, -2.0]))
+    assert jnp.allclose(jnp.tanh(w), jnp.tanh(w.value))
+    doubled = jax.jit(lambda v: v * 2)(w)
+    assert jnp.allclose(doubled, jnp.array([2.0, -4.0]))
+    mapped = jax.tree.map(lambda x: x + 1, w)
+    assert type(mapped) is Param and mapped is not w

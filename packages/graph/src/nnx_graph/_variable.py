@@ -69,6 +69,10 @@ class Variable(Generic[A]):
         object.__setattr__(self, "_trace", _tracking.current_trace())
         object.__setattr__(self, "_watched", False)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _register_pytree(cls)
+
     # -- value -------------------------------------------------------------------------
 
     @property
@@ -430,3 +434,30 @@ jax.tree_util.register_pytree_with_keys(
     _unflatten_variable_state,
     lambda s: ((s.value,), (s.type, tuple(s.metadata.items()))),
 )
+
+
+def _register_pytree(kind: type[Variable[Any]]) -> None:
+    """Make a Variable kind a pytree whose one child is its value.
+
+    jax (0.7 and later) no longer calls ``__jax_array__`` when it abstractifies an
+    argument; it accepts objects registered as pytrees instead, which is what lets
+    ``jnp.tanh(variable)`` or ``jax.jit(f)(variable)`` work. Registration is per type, so
+    every subclass registers itself. Flattening a Variable gives a new Variable back on
+    unflatten: identity is the graph's business, not the pytree's (the transforms treat
+    Variables as leaves).
+    """
+
+    def flatten_with_keys(v: Variable[Any]) -> tuple[Any, Any]:
+        return ((jax.tree_util.GetAttrKey("value"), v._value),), tuple(v._metadata.items())
+
+    def unflatten(metadata: Any, children: Any) -> Variable[Any]:
+        new: Variable[Any] = object.__new__(kind)
+        Variable.__init__(new, children[0], **dict(metadata))
+        return new
+
+    jax.tree_util.register_pytree_with_keys(
+        kind, flatten_with_keys, unflatten, lambda v: ((v._value,), tuple(v._metadata.items()))
+    )
+
+
+_register_pytree(Variable)

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 
 from nnx_graph import Filter, Variable, format_path, message, to_predicate
-from nnx_transforms._protocol import GRAPH_TYPES, Lifted
+from nnx_transforms._protocol import GRAPH_TYPES, Lifted, tree_leaves
 
 
 class _CarryMarker:
@@ -63,7 +63,7 @@ AXIS_TYPES = (int, type(None), StateAxes, _CarryMarker)
 def broadcast_prefix(spec: Any, tree: Any, op: str, name: str) -> list[Any]:
     """One spec per leaf of ``tree`` (objects are leaves), from a prefix ``spec``."""
     if isinstance(spec, AXIS_TYPES):
-        return [spec] * len(jax.tree_util.tree_leaves(tree))
+        return [spec] * len(tree_leaves(tree))
     if isinstance(spec, tuple | list) and isinstance(tree, tuple | list) and len(spec) == len(tree):
         return [
             s
@@ -100,7 +100,7 @@ def leaf_axes(
             )
         )
     per_leaf = broadcast_prefix(in_axes, args, op, "in_axes")
-    per_leaf += [0] * len(jax.tree_util.tree_leaves(kwargs))  # keyword arguments: axis 0
+    per_leaf += [0] * len(tree_leaves(kwargs))  # keyword arguments: axis 0
     flat = lifted.flat
     positions = lifted.spec.object_positions
     object_positions = set(positions)

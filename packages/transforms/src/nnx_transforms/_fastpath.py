@@ -24,10 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import jax
-
 from nnx_graph import structure_epoch
-from nnx_transforms._protocol import GRAPH_TYPES, Lifted, lift
+from nnx_transforms._protocol import GRAPH_TYPES, Lifted, lift, tree_flatten
 
 CACHE_SIZE = 8
 
@@ -58,7 +56,7 @@ class CallCache:
         root_names: Sequence[str] | None = None,
     ) -> Lifted:
         """The Lifted inputs for this call: cached when still valid, else built anew."""
-        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+        leaves, treedef = tree_flatten((args, kwargs))
         objects = tuple(id(x) for x in leaves if isinstance(x, GRAPH_TYPES))
         key = (treedef, objects, statics)
         entry = self._entries.get(key)

@@ -16,7 +16,15 @@ from typing import Any
 import jax
 
 from nnx_graph import Filter, State, Variable, VariableState, message, to_predicate
-from nnx_transforms._protocol import GRAPH_TYPES, Lifted, apply, call_pure, lift
+from nnx_transforms._protocol import (
+    GRAPH_TYPES,
+    Lifted,
+    apply,
+    argument_owners,
+    call_pure,
+    lift,
+    tree_flatten,
+)
 from nnx_variables import Param
 
 
@@ -68,7 +76,7 @@ class _Partition:
                     )
                 )
         self.specs = specs
-        owners = _owners(args, kwargs)
+        owners = argument_owners(args, kwargs)
         positions = lifted.spec.object_positions
         object_positions = set(positions)
         self.root_arg = [owners[p] for p in positions]
@@ -117,15 +125,6 @@ class _Partition:
         for i, v in zip(rest, rest_values, strict=True):
             leaves[i] = v
         return leaves
-
-
-def _owners(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-    owners: list[Any] = []
-    for i, arg in enumerate(args):
-        owners.extend([i] * len(jax.tree_util.tree_leaves(arg)))
-    for name in sorted(kwargs):  # tree_flatten orders a dict by sorted keys
-        owners.extend([name] * len(jax.tree_util.tree_leaves(kwargs[name])))
-    return owners
 
 
 def _make_grad(
@@ -221,7 +220,7 @@ def _grads_of_argument(
         slot = flat.slots[i]
         leaf = VariableState(type(slot), g, slot._metadata) if isinstance(slot, Variable) else g
         per_root.setdefault(root, {})[path] = leaf
-    leaves, treedef = jax.tree_util.tree_flatten(arg)
+    leaves, treedef = tree_flatten(arg)
     result = []
     root_iter = iter(r for r, owner in enumerate(part.root_arg) if owner == argnum)
     other_iter = iter(other_grads)

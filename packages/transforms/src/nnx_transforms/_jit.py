@@ -17,7 +17,7 @@ import jax
 
 from nnx_graph import message
 from nnx_transforms._fastpath import CallCache
-from nnx_transforms._protocol import InputSpec, Lifted, apply, call_pure
+from nnx_transforms._protocol import InputSpec, Lifted, apply, argument_owners, call_pure
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -182,7 +182,7 @@ class JitWrapped:
         return kept, dynamic, (*positional, *named)
 
     def _layout(self, lifted: Lifted, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Layout:
-        leaf_args = _leaf_arguments(args, kwargs)
+        leaf_args = argument_owners(args, kwargs)
         donated_args = set(self.donate_argnums) | set(self.donate_argnames)
         positions = lifted.spec.object_positions
         ends = lifted.flat.root_ends
@@ -209,16 +209,6 @@ class JitWrapped:
         if obj is None:
             return self
         return functools.partial(self, obj)
-
-
-def _leaf_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
-    """For each leaf of ``(args, kwargs)``, the argument it belongs to (index or name)."""
-    owners: list[Any] = []
-    for i, arg in enumerate(args):
-        owners.extend([i] * len(jax.tree_util.tree_leaves(arg)))
-    for name in sorted(kwargs):
-        owners.extend([name] * len(jax.tree_util.tree_leaves(kwargs[name])))
-    return owners
 
 
 def _signature(fun: Callable[..., Any]) -> list[str] | None:

@@ -36,6 +36,30 @@ def is_graph_node(x: Any) -> bool:
     return isinstance(x, GRAPH_TYPES)
 
 
+def _is_variable(x: Any) -> bool:
+    return isinstance(x, Variable)
+
+
+def tree_flatten(tree: Any) -> tuple[list[Any], Any]:
+    """``jax.tree_util.tree_flatten`` keeping Variables whole (they are pytrees too)."""
+    return jax.tree_util.tree_flatten(tree, is_leaf=_is_variable)
+
+
+def tree_leaves(tree: Any) -> list[Any]:
+    """``jax.tree_util.tree_leaves`` keeping Variables whole."""
+    return jax.tree_util.tree_leaves(tree, is_leaf=_is_variable)
+
+
+def argument_owners(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
+    """For each leaf of ``(args, kwargs)``, the argument it belongs to (index or name)."""
+    owners: list[Any] = []
+    for i, arg in enumerate(args):
+        owners.extend([i] * len(tree_leaves(arg)))
+    for name in sorted(kwargs):  # a dict flattens in sorted key order
+        owners.extend([name] * len(tree_leaves(kwargs[name])))
+    return owners
+
+
 class InputSpec:
     """Static description of a call's inputs: hashable, it keys JAX's caches.
 
@@ -97,7 +121,7 @@ def lift(
     root_names: Sequence[str] | None = None,
 ) -> Lifted:
     """Split a call's arguments: objects jointly into a FlatGraph, the rest as leaves."""
-    leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
+    leaves, treedef = tree_flatten((args, kwargs))
     positions = tuple(i for i, leaf in enumerate(leaves) if isinstance(leaf, GRAPH_TYPES))
     roots = [leaves[i] for i in positions]
     flat = flatten(roots, root_names=root_names or _root_names(args, kwargs, leaves, positions))
@@ -231,7 +255,7 @@ def leave(
     ``changed_only`` and the structure held), the returned objects' new leaves, and the
     result's dynamic (array) leaves.
     """
-    out_leaves, out_treedef = jax.tree_util.tree_flatten(out)
+    out_leaves, out_treedef = tree_flatten(out)
     object_positions = tuple(i for i, x in enumerate(out_leaves) if isinstance(x, GRAPH_TYPES))
     ref_index = {id(node): index for index, node in entered.nodes.items()}
     roots = (*entered.roots, *(out_leaves[i] for i in object_positions))

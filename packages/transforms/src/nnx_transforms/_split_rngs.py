@@ -18,14 +18,14 @@ import jax
 import jax.numpy as jnp
 
 from nnx_graph import iter_graph, message
-from nnx_transforms._protocol import GRAPH_TYPES
+from nnx_transforms._protocol import GRAPH_TYPES, tree_leaves
 from nnx_variables import RngStream
 
 
 def _streams(values: Any, only: Any) -> list[RngStream]:
     names = _names(only)
     found: dict[int, RngStream] = {}
-    for leaf in jax.tree_util.tree_leaves(values):
+    for leaf in tree_leaves(values):
         if not isinstance(leaf, GRAPH_TYPES):
             continue
         for _, node in iter_graph(leaf):
