@@ -48,6 +48,7 @@ from nnx_graph._object import Object as Object
 from nnx_graph._paths import Path as Path
 from nnx_graph._paths import format_path as format_path
 from nnx_graph._repr import render_text as render_text
+from nnx_graph._repr import size_summary as size_summary
 from nnx_graph._state import State as State
 from nnx_graph._tracking import bump_epoch as bump_epoch
 from nnx_graph._tracking import current_trace as current_trace

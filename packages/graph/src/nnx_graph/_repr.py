@@ -116,6 +116,21 @@ def format_summary(summary: Summary) -> str:
     return ", ".join(parts)
 
 
+def size_summary(value: Any) -> str:
+    """The per-kind counts of ``value``'s Variables, as the reprs print them.
+
+    Each Variable is counted once however often it is shared; '' when there are none.
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Object, Variable
+    >>> node = Object()
+    >>> node.w = Variable(jnp.zeros((2, 3)))
+    >>> size_summary(node)
+    'Variable: 6 (24 B)'
+    """
+    return format_summary(summarize(value))
+
+
 def summarize(value: Any) -> Summary:
     """Values and bytes per Variable kind in ``value``'s graph, each Variable counted once.
 
@@ -218,6 +233,8 @@ class _Renderer:
                 name = type(value).__name__
                 return f"<shared {name}: {format_path(self.seen[id(value)], self.root)}>"
             self.seen[id(value)] = path
+        if isinstance(value, GraphDef):  # inside a pytree, e.g. display(graphdef, state)
+            return graphdef_repr(value, self.root).replace("\n", "\n" + _INDENT * depth)
         if isinstance(value, Variable):
             return _variable_line(
                 type(value).__name__, value.raw_value, value.get_metadata(), state=False
@@ -255,7 +272,7 @@ class _Renderer:
         if hasattr(value, "_fields"):
             items = list(zip(value._fields, value, strict=True))
             label = _attr
-        summary = format_summary(summarize(value)) if counted else ""
+        summary = size_summary(value) if counted else ""
         head = f"{open_} # {summary}" if summary else open_
         lines = []
         for key, child in items:
