@@ -109,3 +109,4 @@ from nnx_layers import tanh as tanh
 # -- nnx-optim: Optimizer over optax ---------------------------------------------------
 
 # -- nnx-display: display() -------------------------------------------------------------
+from nnx_display import display as display
