@@ -220,12 +220,6 @@ def test_modules_without_init_round_trip():
     copy.x = 1  # fresh objects are writable in the current trace
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="static edges compare with ==, so True == 1 == 1.0 give equal GraphDefs and "
-    "share a jit cache entry; merge inside the cached trace then sees the first value's "
-    "type (reported as a design problem, not fixed: the edge format is shared)",
-)
 def test_static_values_of_different_types_give_different_graphdefs():
     def with_flag(flag):
         model = ng.Module()
@@ -233,3 +227,10 @@ def test_static_values_of_different_types_give_different_graphdefs():
         return ng.graphdef(model)
 
     assert with_flag(True) != with_flag(1)
+
+
+def test_dicts_keep_their_insertion_order_through_merge():
+    model = ng.Module()
+    model.layers = {"second": ng.Variable(jnp.ones(1)), "first": ng.Variable(jnp.zeros(1))}
+    copy = ng.merge(*ng.split(model))
+    assert list(copy.layers) == ["second", "first"]

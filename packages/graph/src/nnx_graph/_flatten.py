@@ -196,7 +196,7 @@ def flatten(
 
     def visit(x: Any, path: Path, holder: Any, key: Any) -> Edge:
         if isinstance(x, _PLAIN_STATIC) or x is None:
-            return ("static", x)
+            return ("static", x, type(x))
         if isinstance(x, Variable):
             index = seen.get(id(x))
             if index is not None:
@@ -246,7 +246,8 @@ def flatten(
             return (
                 "dict",
                 index,
-                tuple((k, visit(x[k], (*path, k), x, k)) for k in sorted_keys(x)),
+                # insertion order, not sorted: users iterate dicts of layers in order
+                tuple((k, visit(v, (*path, k), x, k)) for k, v in x.items()),
             )
         if type(x) is tuple:
             return ("tuple", tuple(visit(v, (*path, i), x, i) for i, v in enumerate(x)))
@@ -257,7 +258,7 @@ def flatten(
             keyed_children, _ = jax.tree_util.flatten_one_level_with_keys(x)
         except ValueError:  # not a pytree: a static value, which must be hashable
             _check_hashable(x, path, "", problems, root_names, single)
-            return ("static", x)
+            return ("static", x, type(x))
         treedef = jax.tree_util.tree_structure(x, is_leaf=lambda y: y is not x)
         if not isinstance(x, tuple):
             mutables.append(x)

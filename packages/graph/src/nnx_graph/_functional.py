@@ -309,7 +309,7 @@ def _iter(value: Any, path: Path, seen: set[int]) -> Iterator[tuple[Path, Any]]:
         for key in sorted_keys(attrs):
             yield from _iter(attrs[key], (*path, key), seen)
     elif isinstance(value, dict):
-        for key in sorted_keys(value):
+        for key in list(value):
             yield from _iter(value[key], (*path, key), seen)
     elif isinstance(value, list | tuple):
         for i, item in enumerate(value):

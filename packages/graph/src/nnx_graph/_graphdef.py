@@ -10,7 +10,7 @@ Edges are plain tuples tagged by their first element; tuples hash and compare in
 which is what makes GraphDefs cheap enough to be jit cache keys:
 
 =========================================  ==================================================
-``("static", value)``                      a hashable non-state value
+``("static", value, type)``                a hashable non-state value (typed: 1 != True)
 ``("array",)``                             a bare array; its value lives in the State
 ``("var", index, kind, metadata)``         a Variable's first appearance
 ``("ref", index)``                         a node or Variable already defined
