@@ -107,6 +107,8 @@ from nnx_layers import swish as swish
 from nnx_layers import tanh as tanh
 
 # -- nnx-optim: Optimizer over optax ---------------------------------------------------
+from nnx_optim import OptState as OptState
+from nnx_optim import Optimizer as Optimizer
 
 # -- nnx-display: display() -------------------------------------------------------------
 from nnx_display import display as display

@@ -1,1 +1,10 @@
-"""nnx-optim: see the repository README; this package is being built."""
+"""nnx-optim: optax optimizers for models that are object graphs.
+
+``Optimizer(model, tx)`` holds the model by reference and the optax state as
+Variables, so it can be passed to ``nnx.jit`` next to the model and updated in place:
+``optimizer.update(grads)`` applies one step of ``tx`` to the parameters ``wrt`` selects
+and increments ``optimizer.step``.
+"""
+
+from nnx_optim._optimizer import Optimizer as Optimizer
+from nnx_optim._optimizer import OptState as OptState
