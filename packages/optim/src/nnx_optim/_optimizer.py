@@ -81,7 +81,7 @@ class Optimizer(Object):
         self.model = model
         self.tx = tx
         self.wrt = wrt
-        self.opt_treedef = treedef
+        self.opt_treedef: Any = treedef  # a PyTreeDef: static, hashable
         self.opt_leaves = tuple(OptState(leaf) for leaf in leaves)
 
     @property
