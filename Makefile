@@ -34,13 +34,13 @@ test-isolated: setup
 	    pytest -q packages/$$p || exit 1; \
 	done
 
-test: lint typecheck pytest test-isolated
+test: lint typecheck pytest test-isolated bench-smoke
 
 demo: setup
 	$(UV) run --locked python examples/tutorial.py
 
 bench: setup
-	$(UV) run --locked --group bench python -m benchmarks.run
+	UV_PROJECT_ENVIRONMENT=.venvs/bench $(UV) run --locked --group bench python -m benchmarks.run
 
 bench-smoke: setup
-	$(UV) run --locked --group bench python -m benchmarks.run --smoke
+	UV_PROJECT_ENVIRONMENT=.venvs/bench $(UV) run --locked --group bench python -m benchmarks.run --smoke

@@ -31,11 +31,14 @@ class MLP(nnx.Module):
         return self.linear2(x)
 
 
+TASK_KEY = jax.random.key(42)  # the hidden projection shared by train and test data
+
+
 def make_data(key: jax.Array, n: int, din: int, dout: int) -> tuple[jax.Array, jax.Array]:
-    """A smooth nonlinear target with a little noise."""
-    k_x, k_w, k_noise = jax.random.split(key, 3)
+    """A smooth nonlinear target of a hidden projection, with a little noise."""
+    k_x, k_noise = jax.random.split(key)
+    w = jax.random.normal(TASK_KEY, (din, dout)) / jnp.sqrt(din)
     x = jax.random.normal(k_x, (n, din))
-    w = jax.random.normal(k_w, (din, dout)) / jnp.sqrt(din)
     y = jnp.sin(2.0 * x @ w) + 0.05 * jax.random.normal(k_noise, (n, dout))
     return x, y
 
@@ -59,19 +62,24 @@ def evaluate(model: MLP, x: jax.Array, y: jax.Array) -> dict[str, jax.Array]:
 
 
 def progress(step: int, total: int, loss: float, width: int = 30) -> None:
+    """A progress bar: redrawn in place on a terminal, one line per update in a log."""
     done = int(width * step / total)
     bar = "#" * done + "." * (width - done)
-    sys.stdout.write(f"\r  [{bar}] step {step:4d}/{total}  loss {loss:.4f}")
-    sys.stdout.flush()
+    line = f"  [{bar}] step {step:4d}/{total}  loss {loss:.4f}"
+    if sys.stdout.isatty():
+        sys.stdout.write("\r" + line + ("\n" if step == total else ""))
+        sys.stdout.flush()
+    else:
+        print(line)
 
 
 def main() -> None:
-    din, dmid, dout, batch, steps = 8, 64, 4, 64, 600
+    din, dmid, dout, batch, steps = 8, 64, 4, 64, 800
     x_train, y_train = make_data(jax.random.key(1), 4096, din, dout)
     x_test, y_test = make_data(jax.random.key(2), 1024, din, dout)
 
     model = MLP(din, dmid, dout, rngs=nnx.Rngs(0))
-    optimizer = nnx.Optimizer(model, optax.adam(3e-3))
+    optimizer = nnx.Optimizer(model, optax.adam(1e-2))
     print(f"Training the tutorial MLP ({din} -> {dmid} -> {dout}) on {len(x_train)} samples")
     start = time.perf_counter()
     losses = []
@@ -79,12 +87,12 @@ def main() -> None:
         i = (step * batch) % (len(x_train) - batch)
         loss = train_step(model, optimizer, x_train[i : i + batch], y_train[i : i + batch])
         losses.append(loss)
-        if step % 20 == 0 or step == steps:
+        if step % (20 if sys.stdout.isatty() else 100) == 0 or step == steps:
             progress(step, steps, float(loss))
-        if step % 150 == 0:
-            sys.stdout.write("\n")
     elapsed = time.perf_counter() - start
-    print(f"  {steps} steps in {elapsed:.2f}s; loss {float(losses[0]):.4f} -> {float(losses[-1]):.4f}")
+    print(
+        f"  {steps} steps in {elapsed:.2f}s; loss {float(losses[0]):.4f} -> {float(losses[-1]):.4f}"
+    )
 
     model.eval()  # BatchNorm uses its running averages, Dropout is off
     metrics = evaluate(model, x_test, y_test)
