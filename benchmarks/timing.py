@@ -125,9 +125,19 @@ def fresh_process_times(
             elif not self_timed:
                 samples.setdefault(name, []).append(elapsed)
             else:
-                result = json.loads(done.stdout.strip().splitlines()[-1])
-                if "skipped" in result:
-                    failed[name] = str(result["skipped"])
-                else:
+                result = _last_json_line(done.stdout)
+                if "seconds" in result:
                     samples.setdefault(name, []).append(float(result["seconds"]))
+                else:
+                    failed[name] = str(result.get("skipped", "printed no result"))
     return samples, failed
+
+
+def _last_json_line(stdout: str) -> dict[str, Any]:
+    """The JSON object on the last line of ``stdout``; ``{}`` if there is none."""
+    lines = stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        return {}
+    return result if isinstance(result, dict) else {}

@@ -66,9 +66,10 @@ def test_fresh_process_times_reads_self_timed_json():
         "timed": [sys.executable, "-c", f"print({json.dumps(json.dumps({'seconds': 0.25}))})"],
         "skip": [sys.executable, "-c", f"print({json.dumps(json.dumps({'skipped': 'why'}))})"],
     }
+    commands["silent"] = [sys.executable, "-c", "print('not json')"]
     samples, failed = timing.fresh_process_times(commands, repeats=2, self_timed=True)
     assert samples == {"timed": [0.25, 0.25]}
-    assert failed == {"skip": "why"}
+    assert failed == {"skip": "why", "silent": "printed no result"}
 
 
 def test_table_aligns_numbers_right_and_text_left():
