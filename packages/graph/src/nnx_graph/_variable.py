@@ -55,6 +55,12 @@ class Variable(Generic[A]):
     )
 
     def __init__(self, value: A, **metadata: Any) -> None:
+        # Hook for boxed initial values (nnx_variables' ``with_metadata``): the box gives
+        # the value and metadata; keyword arguments at the call site win over the box's.
+        unbox = getattr(type(value), "__nnx_unbox__", None)
+        if unbox is not None:
+            value, boxed = unbox(value)
+            metadata = {**boxed, **metadata}
         if isinstance(value, Variable):
             raise TypeError(
                 message(

@@ -8,6 +8,11 @@ Every array a model owns lives in a Variable whose subclass says what it is for:
 ``Rngs`` holds named PRNG streams whose keys and counters are themselves Variables
 (``RngKey``, ``RngCount``): randomness is state, and it moves through ``split``,
 ``merge`` and every transform like parameters do.
+
+Metadata rides along the same way. ``with_partitioning`` records, on each Variable an
+initializer builds, which mesh axes its dimensions are split over; ``get_partition_spec``
+and ``get_named_sharding`` turn a State's records into the trees ``jax.device_put`` and
+``jax.jit`` take, so a model shards across a device mesh with JAX's own machinery.
 """
 
 from nnx_variables._kinds import BatchStat as BatchStat
@@ -21,3 +26,8 @@ from nnx_variables._rngs import RngKey as RngKey
 from nnx_variables._rngs import Rngs as Rngs
 from nnx_variables._rngs import RngState as RngState
 from nnx_variables._rngs import RngStream as RngStream
+from nnx_variables._sharding import VariableMetadata as VariableMetadata
+from nnx_variables._sharding import get_named_sharding as get_named_sharding
+from nnx_variables._sharding import get_partition_spec as get_partition_spec
+from nnx_variables._sharding import with_metadata as with_metadata
+from nnx_variables._sharding import with_partitioning as with_partitioning
