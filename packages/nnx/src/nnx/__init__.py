@@ -47,6 +47,11 @@ from nnx_variables import RngKey as RngKey
 from nnx_variables import Rngs as Rngs
 from nnx_variables import RngState as RngState
 from nnx_variables import RngStream as RngStream
+from nnx_variables import VariableMetadata as VariableMetadata
+from nnx_variables import get_named_sharding as get_named_sharding
+from nnx_variables import get_partition_spec as get_partition_spec
+from nnx_variables import with_metadata as with_metadata
+from nnx_variables import with_partitioning as with_partitioning
 
 # -- nnx-transforms: object-aware jit, grad, vmap, scan, ... --------------------------
 from nnx_transforms import Carry as Carry
