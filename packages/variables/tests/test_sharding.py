@@ -67,7 +67,9 @@ def test_with_metadata_keeps_the_initializer_output_and_name():
 
 
 def test_boxed_variable_still_refuses_a_variable_value():
-    with pytest.raises(TypeError, match=r"was given a Variable.*\n.*\nFix: Param\(variable.value\)"):
+    with pytest.raises(
+        TypeError, match=r"was given a Variable.*\n.*\nFix: Param\(variable.value\)"
+    ):
         Param(VariableMetadata(Param(jnp.ones(2)), {}))
 
 
@@ -128,7 +130,9 @@ def test_with_partitioning_constrains_traced_values(axis_type):
 
 
 def test_a_string_sharding_is_refused_with_the_tuple_spelling():
-    with pytest.raises(TypeError, match=r"got 'model'.*\n.*\nFix: with_partitioning\(init, \('model',\)\)"):
+    with pytest.raises(
+        TypeError, match=r"got 'model'.*\n.*\nFix: with_partitioning\(init, \('model',\)\)"
+    ):
         with_partitioning(normal, "model")
 
 
@@ -139,12 +143,16 @@ def test_sharding_entries_must_be_axis_names():
 
 def test_sharding_axes_must_exist_and_be_used_once():
     mesh = mesh_1d()
-    with pytest.raises(ValueError, match=r"(?s)'model' is used more than once.*no axis 'data'.*Fix"):
+    with pytest.raises(
+        ValueError, match=r"(?s)'model' is used more than once.*no axis 'data'.*Fix"
+    ):
         with_partitioning(normal, ("model", ("data", "model")), mesh=mesh)
 
 
 def test_mesh_must_be_a_mesh():
-    with pytest.raises(TypeError, match=r"(?s)mesh must be a jax.sharding.Mesh or None, got 'model'.*Fix: "):
+    with pytest.raises(
+        TypeError, match=r"(?s)mesh must be a jax.sharding.Mesh or None, got 'model'.*Fix: "
+    ):
         with_partitioning(normal, (None,), mesh="model")
 
 
@@ -181,7 +189,9 @@ def test_get_partition_spec_on_plain_pytrees_and_variables():
 
 @pytest.mark.parametrize("fn", [get_partition_spec, lambda m: get_named_sharding(m, mesh_1d())])
 def test_a_module_is_refused_with_the_state_spelling(fn):
-    with pytest.raises(TypeError, match=r"got the Block object itself.*\n.*\nFix: nnx.get_\w+\(nnx.state"):
+    with pytest.raises(
+        TypeError, match=r"got the Block object itself.*\n.*\nFix: nnx.get_\w+\(nnx.state"
+    ):
         fn(Block())
 
 
@@ -197,7 +207,9 @@ def test_get_named_sharding_places_state_with_device_put():
 
 
 def test_get_named_sharding_needs_a_mesh():
-    with pytest.raises(TypeError, match=r"mesh must be a jax.sharding.Mesh, got tuple.*\nFix: mesh ="):
+    with pytest.raises(
+        TypeError, match=r"mesh must be a jax.sharding.Mesh, got tuple.*\nFix: mesh ="
+    ):
         get_named_sharding(ng.state(Block()), ("model",))
 
 
@@ -212,7 +224,9 @@ def test_get_named_sharding_reports_every_misfit_with_its_path():
     with pytest.raises(ValueError, match=r"does not fit the mesh") as info:
         get_named_sharding(state, mesh)
     text = str(info.value)
-    assert "state.enc.kernel: Array(shape=(2, 4), dtype=float32) with sharding (None, 'model')" in text
+    assert (
+        "state.enc.kernel: Array(shape=(2, 4), dtype=float32) with sharding (None, 'model')" in text
+    )
     assert "mesh has no axis 'model'" in text
     assert "state.bias: Array(shape=(4,), dtype=float32)" in text and "2 entries for 1" in text
     assert "Fix: fix the with_partitioning" in text
@@ -223,6 +237,7 @@ def test_get_named_sharding_reports_indivisible_dimensions():
     mesh = jax.make_mesh((2,), ("model",), devices=jax.devices()[:2])
     state = ng.State({"w": Param(jnp.ones((3, 5)), sharding=(None, "model")).to_state()})
     with pytest.raises(
-        ValueError, match=r"state.w: .*dimension 1 \(size 5\) is not divisible by 2 \(mesh axes 'model'\)"
+        ValueError,
+        match=r"state.w: .*dimension 1 \(size 5\) is not divisible by 2 \(mesh axes 'model'\)",
     ):
         get_named_sharding(state, mesh)

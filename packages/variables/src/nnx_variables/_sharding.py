@@ -98,7 +98,7 @@ def with_partitioning(
     """
     _check_initializer(initializer, "nnx.with_partitioning")
     spec = _check_sharding(sharding, mesh)
-    named = NamedSharding(mesh, PartitionSpec(*spec)) if mesh is not None else None
+    named = NamedSharding(mesh, _partition_spec(spec)) if mesh is not None else None
     extra = {"sharding": spec, **({"mesh": mesh} if mesh is not None else {}), **metadata}
 
     @functools.wraps(initializer)
@@ -168,7 +168,7 @@ def get_named_sharding(tree: Any, mesh: Mesh) -> Any:
                 fix="mesh = jax.make_mesh((2, 4), ('data', 'model'))",
             )
         )
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree, is_leaf=_is_variable)
     problems = []
     for key_path, leaf in leaves:
         spec = _spec_leaf(leaf)
@@ -203,8 +203,8 @@ def _is_variable(x: Any) -> bool:
 def _spec_leaf(leaf: Any) -> Any:
     if isinstance(leaf, Variable | VariableState):
         sharding = leaf.get_metadata().get("sharding")
-        return leaf.replace(PartitionSpec(*sharding) if sharding else PartitionSpec())
-    return PartitionSpec()
+        return leaf.replace(_partition_spec(sharding or ()))
+    return _partition_spec(())
 
 
 def _fit_problems(path: Any, leaf: Any, spec: PartitionSpec, mesh: Mesh) -> list[str]:
@@ -264,8 +264,12 @@ def _place(value: Any, sharding: NamedSharding) -> Any:
     used = set(_axis_names(tuple(sharding.spec)))
     types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
     if all(types[name] == AxisType.Auto for name in used):
-        return jax.lax.with_sharding_constraint(value, sharding)
-    return jax.sharding.reshard(value, sharding)
+        return jax.lax.with_sharding_constraint(value, sharding)  # type: ignore[no-untyped-call]  # jax: unannotated
+    return jax.sharding.reshard(value, sharding)  # type: ignore[no-untyped-call]  # jax: unannotated
+
+
+def _partition_spec(entries: Sharding) -> PartitionSpec:
+    return PartitionSpec(*entries)  # type: ignore[no-untyped-call]  # jax: unannotated __init__
 
 
 def _check_initializer(initializer: Any, op: str) -> None:
