@@ -89,6 +89,8 @@ def describe(value: Any) -> str:
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)
     name = type(value).__name__
+    if name == "ArrayImpl" or "Tracer" in name:  # jax's concrete and traced arrays
+        name = "Array"
     if isinstance(shape, tuple) and dtype is not None:
         return (
             f"{name}(shape={shape}, dtype={np.dtype(dtype).name if _is_np_dtype(dtype) else dtype})"

@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from nnx_graph import _tracking
 from nnx_graph._errors import StaticAttributeError, describe, message
 from nnx_graph._graphdef import Edge, GraphDef
 from nnx_graph._object import Object, init_object
@@ -43,7 +44,24 @@ _PLAIN_STATIC = (
     np.dtype,
 )
 # The slot descriptor's setter: writes a value without Variable.__setattr__'s checks.
+_STATIC_TYPES = frozenset(_PLAIN_STATIC) | {type(None)}
 _set_variable_value = vars(Variable)["_value"].__set__
+_SLOTS = vars(Variable)
+_set_metadata = _SLOTS["_metadata"].__set__
+_set_trace = _SLOTS["_trace"].__set__
+_set_watched = _SLOTS["_watched"].__set__
+
+
+def new_variable(
+    kind: type[Variable[Any]], value: Any, metadata: dict[str, Any], trace: Any
+) -> Any:
+    """A Variable built without ``__init__`` (and its per-call trace lookup): merge's hot path."""
+    variable = object.__new__(kind)
+    _set_variable_value(variable, value)
+    _set_metadata(variable, metadata)
+    _set_trace(variable, trace)
+    _set_watched(variable, False)
+    return variable
 
 
 class FlatGraph:
@@ -195,8 +213,7 @@ def flatten(
         return index
 
     def visit(x: Any, path: Path, holder: Any, key: Any) -> Edge:
-        if isinstance(x, _PLAIN_STATIC) or x is None:
-            return ("static", x, type(x))
+        # Ordered by frequency, cheapest test first: split's cost is this function.
         if isinstance(x, Variable):
             index = seen.get(id(x))
             if index is not None:
@@ -215,12 +232,18 @@ def flatten(
                 return ("ref", index)
             index = index_of(x)
             attrs = x.__dict__
-            return (
-                "object",
-                index,
-                type(x),
-                tuple((k, visit(attrs[k], (*path, k), x, k)) for k in sorted_keys(attrs)),
-            )
+            edges = []
+            for k in sorted_keys(attrs):
+                value = attrs[k]
+                value_kind = type(value)
+                if value_kind in _STATIC_TYPES:  # most attributes: no call, no path
+                    edges.append((k, ("static", value, value_kind)))
+                else:
+                    edges.append((k, visit(value, (*path, k), x, k)))
+            return ("object", index, type(x), tuple(edges))
+        kind = type(x)
+        if kind in _STATIC_TYPES or isinstance(x, _PLAIN_STATIC):
+            return ("static", x, kind)
         if isinstance(x, ARRAY_TYPES):
             leaves.append(x)
             paths.append(path)
@@ -337,6 +360,7 @@ def unflatten(
     nodes: dict[int, Any] = {}
     position = [0]
     reuse = existing or ()
+    trace = _tracking.current_trace()  # asked once: every node built here belongs to it
     n_reuse = len(reuse)
 
     def next_leaf() -> Any:
@@ -361,8 +385,7 @@ def unflatten(
                 value, meta = leaf, dict(metadata)
             variable = reuse[index] if index < n_reuse else None
             if variable is None or type(variable) is not kind:
-                variable = object.__new__(kind)
-                Variable.__init__(variable, value, **meta)
+                variable = new_variable(kind, value, meta, trace)
             else:
                 _set_variable_value(variable, value)
                 if variable._metadata != meta:
@@ -376,7 +399,7 @@ def unflatten(
             obj = reuse[index] if index < n_reuse else None
             if obj is None or type(obj) is not kind:
                 obj = object.__new__(kind)
-                init_object(obj)
+                init_object(obj, trace)
                 nodes[index] = obj
                 obj.__dict__.update({k: build(e) for k, e in attrs})
             else:

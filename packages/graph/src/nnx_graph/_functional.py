@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, overload
 
+import jax
+
+from nnx_graph._cache import GraphCache
 from nnx_graph._errors import StateMismatchError, describe, message
 from nnx_graph._filters import Filter, to_predicate
 from nnx_graph._flatten import FlatGraph, flatten, sorted_keys, unflatten
@@ -19,8 +22,31 @@ from nnx_graph._paths import Path, format_path
 from nnx_graph._state import State, partition
 from nnx_graph._variable import Variable, VariableState
 
+_SPLIT_CACHE: GraphCache[FlatGraph] = GraphCache(lambda flat: flat)
 
-def _states_of(flat: FlatGraph, op: str) -> dict[Path, Any]:
+
+def _is_graph_leaf(x: Any) -> bool:
+    return isinstance(x, Object | Variable)
+
+
+def _flatten_cached(node: Any) -> tuple[FlatGraph, list[Any]]:
+    """``flatten((node,))`` and the current leaf values, reusing an unchanged earlier walk.
+
+    Keyed by the identity of the objects at the top of ``node`` (``node`` itself, or the
+    objects in a tuple/list/dict of them), so ``split((model, optimizer))`` hits even
+    though the tuple is new each time. See ``_cache`` for why a hit is never stale.
+    """
+    top, treedef = jax.tree_util.tree_flatten(node, is_leaf=_is_graph_leaf)
+    key = (treedef, tuple(map(id, top)))
+    flat = _SPLIT_CACHE.get(key)
+    if flat is not None:
+        return flat, flat.read_leaves()
+    flat = flatten((node,))
+    _SPLIT_CACHE.put(key, flat)
+    return flat, flat.leaves
+
+
+def _states_of(flat: FlatGraph, op: str, leaves: list[Any] | None = None) -> dict[Path, Any]:
     if flat.paths and flat.paths[0] == ():
         # A State is keyed by attribute paths; a root that is itself a leaf has none.
         raise TypeError(
@@ -36,7 +62,9 @@ def _states_of(flat: FlatGraph, op: str) -> dict[Path, Any]:
         path: VariableState(type(slot), value, slot._metadata)
         if isinstance(slot, Variable)
         else value
-        for path, slot, value in zip(flat.paths, flat.slots, flat.leaves, strict=True)
+        for path, slot, value in zip(
+            flat.paths, flat.slots, flat.leaves if leaves is None else leaves, strict=True
+        )
     }
 
 
@@ -63,8 +91,8 @@ def split(node: Any, *filters: Filter) -> tuple[Any, ...]:
     >>> list(counts), list(rest)
     (['count'], ['w'])
     """
-    flat = flatten((node,))
-    states = _states_of(flat, "nnx.split")
+    flat, leaves = _flatten_cached(node)
+    states = _states_of(flat, "nnx.split", leaves)
     if not filters:
         return flat.graphdef, State.from_flat_path(states)
     parts = partition(states, filters, op="nnx.split", root="model")

@@ -118,9 +118,13 @@ def _replaces_variable(value: Any) -> bool:
     return value is None or isinstance(value, Variable | Object)
 
 
-def init_object(obj: Object) -> None:
-    """Give a fresh Object (built without ``__init__``) its bookkeeping fields."""
-    object.__setattr__(obj, "_nnx_trace", _tracking.current_trace())
+def init_object(obj: Object, trace: Any = None) -> None:
+    """Give a fresh Object (built without ``__init__``) its bookkeeping fields.
+
+    ``trace`` is the current trace when the caller already has it (``unflatten`` builds
+    many objects at once and asks for it once).
+    """
+    object.__setattr__(obj, "_nnx_trace", _tracking.current_trace() if trace is None else trace)
     object.__setattr__(obj, "_nnx_watched", False)
     object.__setattr__(obj, "_nnx_escaped", False)
 

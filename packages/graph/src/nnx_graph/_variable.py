@@ -358,9 +358,9 @@ class VariableState(Generic[A]):
     def __init__(
         self, type: type[Variable[Any]], value: A, metadata: Mapping[str, Any] | None = None
     ) -> None:
-        object.__setattr__(self, "type", type)
-        object.__setattr__(self, "value", value)
-        object.__setattr__(self, "metadata", dict(metadata) if metadata else {})
+        _set_state_type(self, type)
+        _set_state_value(self, value)
+        _set_state_metadata(self, dict(metadata) if metadata else {})
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(
@@ -406,6 +406,12 @@ class VariableState(Generic[A]):
         items = [f"type={self.type.__name__}", f"value={_short_repr(self.value)}"]
         items += [f"{k}={v!r}" for k, v in self.metadata.items()]
         return f"VariableState({', '.join(items)})"
+
+
+# Slot descriptors: split builds one VariableState per Variable, so skip __setattr__.
+_set_state_type = vars(VariableState)["type"].__set__
+_set_state_value = vars(VariableState)["value"].__set__
+_set_state_metadata = vars(VariableState)["metadata"].__set__
 
 
 def _values_equal(a: Any, b: Any) -> bool:
