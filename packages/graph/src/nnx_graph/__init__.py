@@ -11,6 +11,7 @@ The lower-level ``flatten`` / ``unflatten`` / ``FlatGraph`` and the structure ep
 the protocol the transforms package builds on; most users never need them.
 """
 
+from nnx_graph._cache import GraphCache as GraphCache
 from nnx_graph._errors import EscapedTraceError as EscapedTraceError
 from nnx_graph._errors import FilterError as FilterError
 from nnx_graph._errors import GraphError as GraphError
