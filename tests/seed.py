@@ -6,7 +6,9 @@ import os
 import re
 from pathlib import Path
 
-SEED_DIR = Path(os.environ.get("NNX_SEED_DIR", Path(__file__).resolve().parents[2] / "shared" / "seed"))
+SEED_DIR = Path(
+    os.environ.get("NNX_SEED_DIR", Path(__file__).resolve().parents[2] / "shared" / "seed")
+)
 
 
 def code_cells(name: str = "flax_basics.md") -> list[str]:

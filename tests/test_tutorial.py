@@ -29,7 +29,9 @@ def test_every_expected_value_is_printed_in_order(tutorial: tuple[dict[str, Any]
     position = 0
     for cell, text in seed.expected_prints():
         found = printed.find(text, position)
-        assert found >= 0, f"cell {cell!r}: {text!r} not printed after position {position}:\n{printed}"
+        assert found >= 0, (
+            f"cell {cell!r}: {text!r} not printed after position {position}:\n{printed}"
+        )
         position = found + len(text)
 
 
