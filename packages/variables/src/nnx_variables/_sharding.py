@@ -88,7 +88,7 @@ def with_partitioning(
     Without ``mesh`` only the metadata is recorded and ``get_named_sharding`` later
     places the state. With ``mesh`` the initial value is also placed on it right away
     (``device_put`` eagerly, a sharding constraint inside ``jit``), so a model built
-    under ``nnx.jit`` is born sharded and never exists whole on one device.
+    under ``nnx.jit`` comes out already sharded, with no separate placement step.
 
     >>> import jax
     >>> from nnx_variables import Param
