@@ -98,7 +98,11 @@ def test_mutating_a_captured_object_is_an_error(model: Any, kit: Any) -> None:
         return model(x)
 
     before = kit.values(model)
-    with pytest.raises(TraceContextError, match=r"(?s)BatchStat.*not passed to.*Fix: pass the"):
+    with pytest.raises(
+        TraceContextError,
+        match=r"(?s)uses_closure writes to model\.mean, which it captured.*"
+        r"Fix: add `model` to uses_closure's parameters",
+    ):
         uses_closure(jnp.ones((2, 3)))
     assert kit.same_values(kit.values(model), before)
 

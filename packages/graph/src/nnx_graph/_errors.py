@@ -33,7 +33,15 @@ class StaticAttributeError(GraphError, TypeError):
 
 
 class TraceContextError(GraphError):
-    """An object was mutated inside a JAX transform it was not passed through."""
+    """An object was mutated inside a JAX transform it was not passed through.
+
+    ``target`` is the Object or Variable that was written, so a transform that catches
+    the error can say where the user's code reached it from (a closure variable, say).
+    """
+
+    def __init__(self, text: str, target: object = None) -> None:
+        super().__init__(text)
+        self.target = target
 
 
 class EscapedTraceError(GraphError):

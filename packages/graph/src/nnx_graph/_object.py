@@ -92,7 +92,8 @@ class Object:
                     ],
                     expected="objects mutated inside nnx.jit, nnx.grad, ... to be arguments",
                     fix="pass the object in: `step(model, x)` with `def step(model, x): ...`",
-                )
+                ),
+                target=self,
             )
 
     def __getstate__(self) -> dict[str, Any]:

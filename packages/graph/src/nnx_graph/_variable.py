@@ -122,7 +122,8 @@ class Variable(Generic[A]):
                     ],
                     expected="objects mutated inside nnx.jit, nnx.grad, ... to be arguments",
                     fix="pass the module in: `step(model, x)` with `def step(model, x): ...`",
-                )
+                ),
+                target=self,
             )
 
     # -- metadata ----------------------------------------------------------------------

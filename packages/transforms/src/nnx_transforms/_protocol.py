@@ -25,8 +25,18 @@ from typing import Any
 
 import jax
 
-from nnx_graph import FlatGraph, GraphDef, Object, Variable, bump_epoch, flatten, mark_escaped
+from nnx_graph import (
+    FlatGraph,
+    GraphDef,
+    Object,
+    TraceContextError,
+    Variable,
+    bump_epoch,
+    flatten,
+    mark_escaped,
+)
 from nnx_graph import unflatten as unflatten_graph
+from nnx_transforms._captured import explain
 
 GRAPH_TYPES = (Object, Variable)
 
@@ -389,7 +399,13 @@ def call_pure(
             args = (*args[:key], value, *args[key:])
         else:
             kwargs = {**kwargs, key: value}
-    out = fun(*args, **kwargs)
+    try:
+        out = fun(*args, **kwargs)
+    except TraceContextError as error:
+        clearer = explain(error, fun)
+        if clearer is None:
+            raise
+        raise clearer from error
     return leave(entered, out, graph_leaves, changed_only=changed_only)
 
 
