@@ -1,15 +1,20 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 import pytest
 
-from nnx_graph import Module, Object, Variable, merge, split, state, update
+from nnx_graph import Module, Object, State, Variable, merge, split, state, update
 from nnx_optim import Optimizer, OptState
 from nnx_variables import BatchStat, Param, Rngs
+
+X = jnp.linspace(-1.0, 1.0, 12).reshape(4, 3)
+Y = jnp.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, -0.5]])
 
 
 class Model(Module):
@@ -22,54 +27,161 @@ class Model(Module):
         return x @ self.w + self.b
 
 
-def _grads(model: Model) -> dict[str, Any]:
-    x = jnp.ones((4, 3))
-
-    def loss(p: dict[str, jax.Array]) -> jax.Array:
-        return ((x @ p["w"] + p["b"]) ** 2).mean()
-
-    return jax.grad(loss)({"w": model.w.value, "b": model.b.value})
+def _loss(params: dict[str, jax.Array]) -> jax.Array:
+    return ((X @ params["w"] + params["b"] - Y) ** 2).mean()
 
 
-def test_one_step_matches_a_hand_written_optax_loop() -> None:
+def _params(model: Model) -> dict[str, jax.Array]:
+    return {"w": model.w.value, "b": model.b.value}
+
+
+def _grads(model: Model) -> dict[str, jax.Array]:
+    return jax.grad(_loss)(_params(model))
+
+
+def _as_state(grads: dict[str, jax.Array]) -> State:
+    """Gradients the way nnx.grad returns them: a State of Param VariableStates."""
+    grad_state = state(Model(Rngs(0)), Param)
+    grad_state.replace_by_pure_dict(grads)
+    return grad_state
+
+
+def _reference_loop(tx: optax.GradientTransformation, params: Any, steps: int) -> Any:
+    opt_state = tx.init(params)
+    for _ in range(steps):
+        updates, opt_state = tx.update(jax.grad(_loss)(params), opt_state, params)
+        params = optax.apply_updates(params, updates)
+    return params
+
+
+def test_one_adam_step_matches_optax_and_counts_in_uint32() -> None:
     model = Model(Rngs(0))
     optimizer = Optimizer(model, optax.adam(1e-2))
-    tx = optax.adam(1e-2)
-    params = {"w": model.w.value, "b": model.b.value}
-    opt_state = tx.init(params)
-    for _ in range(3):
-        grads = _grads(model)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        optimizer.update(grads)
-    assert jnp.allclose(model.w.value, params["w"], atol=1e-6)
-    assert jnp.allclose(model.b.value, params["b"], atol=1e-6)
+    expected = _reference_loop(optax.adam(1e-2), _params(model), 1)
+    optimizer.update(_as_state(_grads(model)))
     assert optimizer.step.value.dtype == jnp.uint32
-    assert int(optimizer.step.value) == 3
-    assert jnp.allclose(model.stat.value, 0.0)  # only wrt (Param) is touched
+    assert optimizer.step.value == 1
+    np.testing.assert_allclose(model.w.value, expected["w"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(model.b.value, expected["b"], rtol=1e-6, atol=1e-7)
+    assert jnp.array_equal(model.stat.value, jnp.zeros(2))  # only wrt (Param) is touched
 
 
-def test_the_newer_spelling_and_grads_from_states() -> None:
+# One contract test over every kind of optax transformation the optimizer must drive:
+# three steps of it equal three steps of a hand-written optax loop.
+TRANSFORMATIONS: dict[str, Callable[[], optax.GradientTransformation]] = {
+    "sgd": lambda: optax.sgd(0.1, momentum=0.9),
+    "adamw": lambda: optax.adamw(1e-2, weight_decay=0.1),
+    "chain": lambda: optax.chain(optax.clip_by_global_norm(0.1), optax.adam(1e-2)),
+    "schedule": lambda: optax.adam(optax.linear_schedule(1e-1, 1e-3, 3)),
+    "masked": lambda: optax.masked(optax.adam(1e-2), {"w": True, "b": False}),
+    "masked_fn": lambda: optax.masked(
+        optax.sgd(0.1), lambda p: jax.tree_util.tree_map(lambda x: x.ndim > 1, p)
+    ),
+    "multisteps": lambda: optax.MultiSteps(optax.sgd(0.1), every_k_schedule=2),
+    "inject": lambda: optax.inject_hyperparams(optax.adam)(learning_rate=1e-2),
+    "multi_transform": lambda: optax.multi_transform(
+        {"fast": optax.sgd(0.1), "frozen": optax.set_to_zero()}, {"w": "fast", "b": "frozen"}
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(TRANSFORMATIONS))
+def test_any_optax_transformation_matches_a_hand_written_loop(name: str) -> None:
     model = Model(Rngs(0))
-    optimizer = Optimizer(model, optax.sgd(0.1))
-    grads = state(model, Param)  # a State of VariableStates, as nnx.grad returns
+    expected = _reference_loop(TRANSFORMATIONS[name](), _params(model), 3)
+    optimizer = Optimizer(model, TRANSFORMATIONS[name]())
+    for _ in range(3):
+        optimizer.update(_grads(model))
+    assert optimizer.step.value == 3
+    np.testing.assert_allclose(model.w.value, expected["w"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.b.value, expected["b"], rtol=1e-5, atol=1e-6)
+
+
+def test_multisteps_applies_the_mean_of_k_gradients_every_k_updates() -> None:
+    model = Model(Rngs(0))
+    optimizer = Optimizer(model, optax.MultiSteps(optax.sgd(1.0), every_k_schedule=2))
+    w0 = model.w.value
+    g1 = jnp.ones((3, 2))
+    optimizer.update({"w": g1, "b": jnp.zeros(2)})
+    assert jnp.array_equal(model.w.value, w0)  # accumulated, not applied
+    optimizer.update({"w": 3 * g1, "b": jnp.zeros(2)})
+    np.testing.assert_allclose(model.w.value, w0 - 2 * g1, rtol=1e-6)
+
+
+def test_the_newer_spelling_and_grads_by_keyword() -> None:
+    model = Model(Rngs(0))
+    optimizer = Optimizer(model, optax.sgd(1.0))
+    grads = {"w": jnp.ones((3, 2)), "b": jnp.ones(2)}
     optimizer.update(model, grads)
-    assert int(optimizer.step.value) == 1
+    optimizer.update(model, grads=State(grads))  # a State of raw arrays works too
+    optimizer.update(grads=_as_state(grads))
+    assert optimizer.step.value == 3
+    assert jnp.array_equal(model.b.value, jnp.full(2, -3.0))
 
 
-def test_holds_the_model_by_reference_and_sharing_survives_split_merge() -> None:
+def test_the_learning_rate_can_follow_the_step_counter() -> None:
     model = Model(Rngs(0))
-    optimizer = Optimizer(model, optax.adam(1e-3))
-    assert optimizer.model is model
-    model_copy, optimizer_copy = merge(*split((model, optimizer)))
-    assert optimizer_copy.model is model_copy
+    optimizer = Optimizer(model, optax.inject_hyperparams(optax.sgd)(learning_rate=0.0))
+    schedule = optax.exponential_decay(1.0, transition_steps=1, decay_rate=0.5)
+    ones = {"w": jnp.zeros((3, 2)), "b": jnp.ones(2)}
+    for _ in range(3):
+        optimizer.opt_state.hyperparams["learning_rate"].value = schedule(optimizer.step.value)
+        optimizer.update(ones)
+    assert jnp.allclose(model.b.value, -(1.0 + 0.5 + 0.25))
+
+
+def test_inject_hyperparams_can_be_read_and_changed() -> None:
+    model = Model(Rngs(0))
+    optimizer = Optimizer(model, optax.inject_hyperparams(optax.sgd)(learning_rate=0.1))
+    hyperparams = optimizer.opt_state.hyperparams
+    assert isinstance(hyperparams["learning_rate"], OptState)
+    assert float(hyperparams["learning_rate"].value) == pytest.approx(0.1)
+    hyperparams["learning_rate"].value = jnp.array(0.5)
+    b0 = model.b.value
+    optimizer.update({"w": jnp.zeros((3, 2)), "b": jnp.ones(2)})
+    assert jnp.allclose(model.b.value, b0 - 0.5)
 
 
 def test_opt_state_has_the_optax_structure_with_variables_as_leaves() -> None:
     optimizer = Optimizer(Model(Rngs(0)), optax.adam(1e-3))
     adam_state = optimizer.opt_state[0]
+    assert isinstance(adam_state, optax.ScaleByAdamState)
     assert isinstance(adam_state.mu["w"], OptState)
     assert adam_state.mu["w"].value.shape == (3, 2)
+    assert set(state(optimizer, OptState).flat_state()) >= {("step",), ("opt_leaves", 0)}
+    with pytest.raises(AttributeError):
+        optimizer.opt_state = None  # type: ignore[misc]
+
+
+def test_value_reaches_reduce_on_plateau() -> None:
+    model = Model(Rngs(0))
+    tx = optax.chain(optax.sgd(0.1), optax.contrib.reduce_on_plateau(patience=1, cooldown=0))
+    optimizer = Optimizer(model, tx)
+    for _ in range(4):  # a loss that never improves
+        optimizer.update(_grads(model), value=jnp.array(1.0))
+    assert float(optimizer.opt_state[1].scale.value) < 1.0
+
+
+def test_a_line_search_gets_value_grad_and_value_fn() -> None:
+    model = Model(Rngs(0))
+    graphdef, _, rest = split(model, Param, ...)
+
+    def loss_of(params: Any) -> jax.Array:
+        return _loss(_params(merge(graphdef, params, rest)))
+
+    optimizer = Optimizer(model, optax.lbfgs())
+    tx, params = optax.lbfgs(), _params(model)
+    opt_state = tx.init(params)
+    for _ in range(2):  # eager line searches are slow (a while loop per step)
+        value, grads = jax.value_and_grad(_loss)(params)
+        updates, opt_state = tx.update(
+            grads, opt_state, params, value=value, grad=grads, value_fn=_loss
+        )
+        params = optax.apply_updates(params, updates)
+        value, grads = jax.value_and_grad(_loss)(_params(model))
+        optimizer.update(model, grads, value=value, grad=_as_state(grads), value_fn=loss_of)
+    np.testing.assert_allclose(model.w.value, params["w"], rtol=1e-5, atol=1e-6)
+    assert float(loss_of(_params(model))) < float(_loss(_params(Model(Rngs(0)))))
 
 
 def test_inside_jax_jit_through_split_merge_update() -> None:
@@ -78,99 +190,30 @@ def test_inside_jax_jit_through_split_merge_update() -> None:
     graphdef, st = split((model, optimizer))
 
     @jax.jit
-    def step(st: Any) -> Any:
+    def train_step(st: State) -> tuple[jax.Array, State]:
         m, opt = merge(graphdef, st)
-        opt.update(_grads(m))
-        return split((m, opt))[1]
+        loss, grads = jax.value_and_grad(_loss)(_params(m))
+        opt.update(m, grads)
+        return loss, split((m, opt))[1]
 
-    update((model, optimizer), step(st))
-    assert int(optimizer.step.value) == 1
-    reference = Model(Rngs(0))
-    Optimizer(reference, optax.adam(1e-2)).update(_grads(reference))
-    assert jnp.allclose(model.w.value, reference.w.value, atol=1e-6)
-
-
-@pytest.mark.parametrize(
-    "tx",
-    [
-        optax.chain(optax.clip_by_global_norm(1.0), optax.adam(1e-3)),
-        optax.adam(optax.linear_schedule(1e-2, 0.0, 10)),
-        optax.masked(optax.adam(1e-3), {"w": True, "b": False}),
-        optax.MultiSteps(optax.sgd(0.1), every_k_schedule=2),
-        optax.inject_hyperparams(optax.sgd)(learning_rate=0.1),
-        optax.multi_transform(
-            {"a": optax.sgd(0.1), "b": optax.set_to_zero()}, {"w": "a", "b": "b"}
-        ),
-    ],
-    ids=["chain", "schedule", "masked", "multisteps", "inject", "multi_transform"],
-)
-def test_works_with_any_optax_transformation(tx: optax.GradientTransformation) -> None:
-    model = Model(Rngs(0))
-    optimizer = Optimizer(model, tx)
-    w0 = model.w.value
     for _ in range(2):
-        optimizer.update(_grads(model))
-    assert int(optimizer.step.value) == 2
-    assert not jnp.allclose(model.w.value, w0)
+        _, st = train_step(st)
+    update((model, optimizer), st)
+    assert optimizer.step.value == 2
+    assert optimizer.step.value.dtype == jnp.uint32
+    expected = _reference_loop(optax.adam(1e-2), _params(Model(Rngs(0))), 2)
+    np.testing.assert_allclose(model.w.value, expected["w"], rtol=1e-6, atol=1e-7)
 
 
-def test_extra_args_reach_the_transformation() -> None:
+def test_holds_the_model_by_reference_and_sharing_survives_split_merge() -> None:
     model = Model(Rngs(0))
-    optimizer = Optimizer(model, optax.chain(optax.sgd(0.1), optax.contrib.reduce_on_plateau()))
-    optimizer.update(_grads(model), value=jnp.array(1.0))
-    assert int(optimizer.step.value) == 1
-
-
-def test_inject_hyperparams_can_be_read_and_changed() -> None:
-    optimizer = Optimizer(Model(Rngs(0)), optax.inject_hyperparams(optax.sgd)(learning_rate=0.1))
-    hyperparams = optimizer.opt_state.hyperparams
-    assert float(hyperparams["learning_rate"].value) == pytest.approx(0.1)
-    hyperparams["learning_rate"].value = jnp.array(0.5)
-    assert float(optimizer.opt_state.hyperparams["learning_rate"].value) == pytest.approx(0.5)
-
-
-def test_subclassing_to_add_metrics() -> None:
-    class Tracked(Optimizer):
-        def __init__(self, model: Model, tx: optax.GradientTransformation) -> None:
-            super().__init__(model, tx)
-            self.grad_norm = Variable(jnp.array(0.0))
-
-        def update(self, grads: Any, /, **kwargs: Any) -> None:  # type: ignore[override]
-            self.grad_norm.value = optax.tree.norm(grads)
-            super().update(grads, **kwargs)
-
-    model = Model(Rngs(0))
-    tracked = Tracked(model, optax.sgd(0.1))
-    tracked.update(_grads(model))
-    assert float(tracked.grad_norm.value) > 0
-    assert int(tracked.step.value) == 1
-
-
-def test_grads_that_do_not_fit_are_listed_and_nothing_changes() -> None:
-    model = Model(Rngs(0))
-    optimizer = Optimizer(model, optax.sgd(0.1))
-    w0 = model.w.value
-    with pytest.raises(
-        ValueError, match=r"(?s)grads\['b'\]: missing.*grads\['z'\]: not a parameter.*Fix"
-    ):
-        optimizer.update({"w": jnp.ones((3, 2)), "z": jnp.ones(2)})
-    assert jnp.array_equal(model.w.value, w0)
-    assert int(optimizer.step.value) == 0
-
-
-def test_wrong_model_and_empty_wrt_are_clear_errors() -> None:
-    model = Model(Rngs(0))
-    optimizer = Optimizer(model, optax.sgd(0.1))
-    with pytest.raises(ValueError, match=r"(?s)not the model this optimizer.*Fix"):
-        optimizer.update(Model(Rngs(1)), _grads(model))
-
-    class Count(Variable):
-        pass
-
-    with pytest.raises(ValueError, match=r"(?s)selects no Variable.*Fix: nnx.Optimizer"):
-        Optimizer(model, optax.sgd(0.1), wrt=Count)
-    with pytest.raises(TypeError, match=r"(?s)GradientTransformation.*Fix"):
-        Optimizer(model, "adam")  # type: ignore[arg-type]
+    optimizer = Optimizer(model, optax.adam(1e-3))
+    assert optimizer.model is model
+    model_copy, optimizer_copy = merge(*split((model, optimizer)))
+    assert optimizer_copy.model is model_copy
+    optimizer_copy.update(model_copy, _grads(model_copy))
+    assert not jnp.array_equal(model_copy.w.value, model.w.value)  # the copy is separate
+    assert optimizer.step.value == 0
 
 
 def test_an_object_holding_model_and_optimizer() -> None:
@@ -179,6 +222,161 @@ def test_an_object_holding_model_and_optimizer() -> None:
             self.model = Model(Rngs(0))
             self.optimizer = Optimizer(self.model, optax.sgd(0.1))
 
-    ts = TrainState()
-    copy = merge(*split(ts))
+    copy = merge(*split(TrainState()))
     assert copy.optimizer.model is copy.model
+
+
+class Average(Object):
+    def __init__(self) -> None:
+        self.total = Variable(jnp.array(0.0))
+        self.count = Variable(jnp.array(0))
+
+    def update(self, *, loss: jax.Array) -> None:
+        self.total.value = self.total.value + loss
+        self.count.value = self.count.value + 1
+
+    def compute(self) -> jax.Array:
+        return self.total.value / self.count.value
+
+
+class TrainState(Optimizer):
+    """The reference users' pattern: an Optimizer subclass that also tracks metrics."""
+
+    def __init__(self, model: Model, tx: optax.GradientTransformation, metrics: Average) -> None:
+        self.metrics = metrics  # set before the base __init__, as reference users do
+        super().__init__(model, tx)
+
+    def update(self, *, grads: Any, **updates: Any) -> None:  # type: ignore[override]
+        self.metrics.update(**updates)
+        super().update(grads)
+
+
+def test_subclassing_to_add_metrics() -> None:
+    model = Model(Rngs(0))
+    ts = TrainState(model, optax.sgd(0.1), Average())
+    for loss in (1.0, 3.0):
+        ts.update(grads=_grads(model), loss=jnp.array(loss))
+    assert float(ts.metrics.compute()) == 2.0
+    assert ts.step.value == 2
+
+    graphdef, st = split(ts)
+
+    @jax.jit
+    def jitted(st: State) -> State:
+        copy = merge(graphdef, st)
+        copy.update(grads=_grads(copy.model), loss=jnp.array(5.0))
+        return split(copy)[1]
+
+    update(ts, jitted(st))
+    assert float(ts.metrics.compute()) == 3.0
+    assert ts.step.value == 3
+
+
+class Heads(Module):
+    """A dict attribute whose keys mix ints and strs, which jax cannot sort."""
+
+    def __init__(self) -> None:
+        self.heads = {0: Param(jnp.ones(2)), "out": Param(jnp.ones(3))}
+
+
+def test_parameters_under_keys_jax_cannot_sort() -> None:
+    model = Heads()
+    optimizer = Optimizer(model, optax.adam(0.1))
+    grads = state(model, Param)
+    optimizer.update(model, grads)
+    assert optimizer.step.value == 1
+    assert jnp.allclose(model.heads[0].value, 0.9)
+    assert jnp.allclose(model.heads["out"].value, 0.9)
+
+
+def test_a_list_filter_is_kept_hashable() -> None:
+    model = Model(Rngs(0))
+    optimizer = Optimizer(model, optax.sgd(1.0), wrt=[Param, BatchStat])
+    optimizer.update({"w": jnp.zeros((3, 2)), "b": jnp.zeros(2), "stat": jnp.ones(2)})
+    assert jnp.array_equal(model.stat.value, -jnp.ones(2))
+    assert merge(*split(optimizer)).wrt == (Param, BatchStat)
+
+
+# -- errors: each names the path and the fix, and leaves the objects unchanged -------------
+
+
+def _unchanged_after(optimizer: Optimizer, call: Callable[[], object]) -> None:
+    before = jax.tree_util.tree_map(np.asarray, state(optimizer).to_pure_dict())
+    call()
+    after = jax.tree_util.tree_map(np.asarray, state(optimizer).to_pure_dict())
+    assert jax.tree_util.tree_all(jax.tree_util.tree_map(np.array_equal, before, after))
+
+
+def test_grads_with_wrong_paths_are_all_listed() -> None:
+    optimizer = Optimizer(Model(Rngs(0)), optax.adam(0.1))
+
+    def call() -> None:
+        with pytest.raises(
+            ValueError,
+            match=r"(?s)grads\.b: missing.*grads\.z: Array\(shape=\(2,\).*not a parameter"
+            r".*Fix: grads = nnx\.grad\(loss_fn\)\(model\)",
+        ):
+            optimizer.update({"w": jnp.ones((3, 2)), "z": jnp.ones(2)})
+
+    _unchanged_after(optimizer, call)
+
+
+def test_grads_with_wrong_shapes_are_listed() -> None:
+    optimizer = Optimizer(Model(Rngs(0)), optax.adam(0.1))
+
+    def call() -> None:
+        with pytest.raises(
+            ValueError,
+            match=r"(?s)grads\.w: Array\(shape=\(2, 3\).*does not fit the parameter model\.w"
+            r".*shape=\(3, 2\).*Fix: grads = nnx\.grad",
+        ):
+            optimizer.update({"w": jnp.ones((2, 3)), "b": jnp.ones(2)})
+
+    _unchanged_after(optimizer, call)
+
+
+def test_grads_that_are_not_a_mapping() -> None:
+    optimizer = Optimizer(Model(Rngs(0)), optax.sgd(0.1))
+    with pytest.raises(TypeError, match=r"(?s)grads must be a State.*got list.*Fix: grads ="):
+        optimizer.update([jnp.ones((3, 2)), jnp.ones(2)])
+
+
+def test_bad_update_arguments() -> None:
+    model = Model(Rngs(0))
+    optimizer = Optimizer(model, optax.sgd(0.1))
+    with pytest.raises(TypeError, match=r"(?s)no gradients were passed.*Fix: grads ="):
+        optimizer.update()
+    with pytest.raises(TypeError, match=r"(?s)got 3 positional.*Fix: optimizer\.update\(model"):
+        optimizer.update(model, _grads(model), jnp.array(1.0))
+
+
+def test_a_model_that_is_not_the_optimizers() -> None:
+    model = Model(Rngs(0))
+    optimizer = Optimizer(model, optax.sgd(0.1))
+
+    def call() -> None:
+        with pytest.raises(
+            ValueError,
+            match=r"(?s)model passed \(Model\) is not the model this optimizer.*"
+            r"Fix: optimizer\.update\(optimizer\.model, grads\)",
+        ):
+            optimizer.update(Model(Rngs(1)), _grads(model))
+
+    _unchanged_after(optimizer, call)
+
+
+def test_a_wrt_filter_that_selects_nothing_lists_the_variables() -> None:
+    class Count(Variable[Any]):
+        pass
+
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)wrt=Count selects no Variable.*model\.stat: BatchStat.*model\.w: Param"
+        r".*Fix: nnx\.Optimizer\(model, tx, wrt=nnx\.Param\)",
+    ):
+        Optimizer(Model(Rngs(0)), optax.sgd(0.1), wrt=Count)
+
+
+def test_a_tx_that_is_not_an_optax_transformation() -> None:
+    with pytest.raises(TypeError, match=r"(?s)got 'adam'.*Fix: nnx\.Optimizer\(model, optax\.adam"):
+        Optimizer(Model(Rngs(0)), "adam")  # type: ignore[arg-type]

@@ -1,49 +1,67 @@
 """Optimizer: one optax transformation applied to a model's parameters, in place.
 
 The Optimizer holds the model by reference, so a jitted step that receives both sees
-one model (the transforms keep sharing between arguments). The optax state is stored as
-a tuple of ``OptState`` Variables, one per optax leaf, plus the static tree structure:
-a flat tuple keeps the per-call cost of passing the optimizer through ``nnx.jit`` to
-reading and writing its leaves, where nested dicts would have to be re-checked every
-call. ``optimizer.opt_state`` rebuilds the optax structure for inspection.
+one model (the transforms split their arguments jointly and keep the sharing). The optax
+state is stored as a tuple of ``OptState`` Variables, one per optax leaf, plus the static
+tree structure. A flat tuple keeps the per-call cost of passing the optimizer through
+``nnx.jit`` to moving its leaves: nested dicts or States of Variables would be more graph
+nodes to walk and more containers for the fast path to snapshot on every call.
+``optimizer.opt_state`` rebuilds the optax structure around those Variables for users
+who want to read or change it (``inject_hyperparams``).
+
+optax sees the parameters and gradients as nested dicts of arrays, the shape of
+``nnx.state(model, wrt).to_pure_dict()``, so masks and labels for ``optax.masked`` and
+``optax.multi_transform`` are written as plain dicts, and a line search's ``value_fn``
+receives something ``nnx.merge`` accepts. Where a level's keys mix ints and strings (a
+dict attribute ``{0: ..., 'head': ...}``), which jax cannot sort and so cannot flatten as
+a dict, that tree is handed over as a State instead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from nnx_graph import Filter, Object, State, Variable, VariableState, describe, message, update
+from nnx_graph import (
+    Filter,
+    Object,
+    Path,
+    State,
+    Variable,
+    VariableState,
+    describe,
+    format_path,
+    message,
+    update,
+)
 from nnx_graph import state as graph_state
 from nnx_variables import Param
 
+_GRADS_FIX = "grads = nnx.grad(loss_fn)(model); optimizer.update(model, grads)"
+
 
 class OptState(Variable[Any]):
-    """Optimizer state: each optax leaf and the step counter."""
+    """Optimizer state: the step counter and each leaf of the optax state.
 
+    A kind of its own, so filters tell optimizer state from parameters
+    (``nnx.state(optimizer, nnx.OptState)``) and checkpoints can keep them apart.
 
-def _pure(tree: Any) -> dict[Any, Any]:
-    if isinstance(tree, State):
-        return tree.to_pure_dict()
-    if isinstance(tree, dict):
-        return State(tree).to_pure_dict()
-    raise TypeError(
-        message(
-            f"Optimizer.update: grads must be a State (from nnx.grad), got {describe(tree)}.",
-            fix="grads = nnx.grad(loss_fn)(model); optimizer.update(grads)",
-        )
-    )
-
-
-def _paths(tree: dict[Any, Any]) -> set[tuple[Any, ...]]:
-    return set(State(tree).flat_state())
+    >>> import jax.numpy as jnp
+    >>> OptState(jnp.zeros(2)).value.tolist()
+    [0.0, 0.0]
+    """
 
 
 class Optimizer(Object):
-    """Applies ``tx`` to the Variables of ``model`` that ``wrt`` selects.
+    """Applies the optax transformation ``tx`` to the Variables of ``model`` that ``wrt`` selects.
+
+    ``optimizer.model`` is ``model`` itself, not a copy: updates land in the caller's
+    model, and splitting the optimizer together with the model keeps the two linked.
+    ``step`` (an ``OptState``, uint32) counts the updates applied.
 
     >>> import jax.numpy as jnp, optax
     >>> from nnx_graph import Module
@@ -58,7 +76,7 @@ class Optimizer(Object):
     """
 
     def __init__(self, model: Any, tx: optax.GradientTransformation, wrt: Filter = Param) -> None:
-        if not (hasattr(tx, "init") and hasattr(tx, "update")):
+        if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
             raise TypeError(
                 message(
                     f"nnx.Optimizer: tx must be an optax GradientTransformation, got "
@@ -66,88 +84,199 @@ class Optimizer(Object):
                     fix="nnx.Optimizer(model, optax.adam(1e-3))",
                 )
             )
+        if isinstance(wrt, list):  # a GraphDef holds the filter, so it must be hashable
+            wrt = tuple(wrt)
         params = graph_state(model, wrt)
         if not params.flat_state():
             raise ValueError(
                 message(
-                    f"nnx.Optimizer: wrt={wrt!r} selects no Variable of the "
+                    f"nnx.Optimizer: wrt={_filter_repr(wrt)} selects no Variable of the "
                     f"{type(model).__name__} model.",
-                    expected="a filter matching the Variables to optimise",
+                    [
+                        f"{format_path(path, 'model')}: {leaf.type.__name__}"
+                        for path, leaf in graph_state(model).flat_state().items()
+                    ],
+                    expected="a filter matching the Variables to optimise (listed above: "
+                    "every Variable of the model and its kind)",
                     fix="nnx.Optimizer(model, tx, wrt=nnx.Param)",
                 )
             )
-        leaves, treedef = jax.tree_util.tree_flatten(tx.init(params.to_pure_dict()))
+        leaves, treedef = jax.tree_util.tree_flatten(tx.init(_arrays(params.flat_state())))
         self.step = OptState(jnp.array(0, dtype=jnp.uint32))
         self.model = model
         self.tx = tx
         self.wrt = wrt
-        self.opt_treedef: Any = treedef  # a PyTreeDef: static, hashable
+        self.opt_treedef: Any = treedef  # a PyTreeDef: static and hashable
         self.opt_leaves = tuple(OptState(leaf) for leaf in leaves)
 
     @property
     def opt_state(self) -> Any:
-        """The optax state, its leaves being the OptState Variables that hold them."""
+        """The optax state, with the OptState Variables that hold it as its leaves.
+
+        Writing a leaf's ``.value`` changes the optimizer (``inject_hyperparams``);
+        the structure itself is fixed by ``tx`` and cannot be replaced.
+        """
         return jax.tree_util.tree_unflatten(self.opt_treedef, list(self.opt_leaves))
 
-    def update(self, model_or_grads: Any, grads: Any = None, /, **kwargs: Any) -> None:
-        """Apply one optax step: ``update(grads)``, or ``update(model, grads)``.
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """Apply one optax step to the model in place and increment ``step``.
 
-        Keyword arguments go to ``tx.update`` (``value=loss`` for transformations that
-        need it). Nothing is written unless the whole step succeeds.
+        Spelled ``update(grads)`` or ``update(model, grads)``; ``grads`` may also be
+        passed by keyword. ``grads`` is the State ``nnx.grad`` returns (or a State or
+        dict of arrays) with the paths of ``nnx.state(model, wrt)``. Other keyword
+        arguments go to ``tx.update``, for transformations that need them
+        (``value=loss`` for ``reduce_on_plateau``; ``value``, ``grad``, ``value_fn`` for
+        line searches, whose ``value_fn`` receives the parameters as a State of arrays).
+        Nothing is written unless the whole step succeeds.
         """
-        model = self.model
-        if grads is None:
-            grads = model_or_grads
-        elif model_or_grads is not self.model:
-            raise ValueError(
-                message(
-                    f"Optimizer.update: the model passed ({type(model_or_grads).__name__}) "
-                    "is not the model this optimizer was built for.",
-                    expected="the same object as optimizer.model",
-                    fix="optimizer.update(optimizer.model, grads), or build an Optimizer "
-                    "for the other model",
-                )
-            )
-        params = graph_state(model, self.wrt)
-        param_values = params.to_pure_dict()
-        grad_values = _pure(grads)
-        self._check_fits(param_values, grad_values)
+        model, grads = self._parse_arguments(args, kwargs)
+        param_flat = graph_state(model, self.wrt).flat_state()
+        grad_flat = self._check_grads(param_flat, grads)
+        params = _arrays(param_flat)
+        # Built in the parameters' path order, so both trees have one structure even
+        # where a State falls back to insertion order (mixed int and str keys).
+        grad_arrays = _tree({path: grad_flat[path] for path in param_flat})
         opt_state = jax.tree_util.tree_unflatten(
             self.opt_treedef, [leaf.value for leaf in self.opt_leaves]
         )
-        updates, new_state = self.tx.update(grad_values, opt_state, param_values, **kwargs)
-        new_params = optax.apply_updates(param_values, updates)
-        new_leaves = self.opt_treedef.flatten_up_to(new_state)
-        params.replace_by_pure_dict(new_params, _keep_dtype)
-        update(model, params)
+        extra = jax.tree_util.tree_map(_pure, kwargs, is_leaf=_is_state_or_variable)
+        updates, new_opt_state = self.tx.update(grad_arrays, opt_state, params, **extra)
+        new_params = optax.apply_updates(params, updates)  # keeps the parameters' dtypes
+        new_flat = (
+            State.wrap(new_params).flat_state()
+            if type(new_params) is dict
+            else (new_params.flat_state())
+        )
+        new_leaves = self.opt_treedef.flatten_up_to(new_opt_state)
+        update(
+            model,
+            State.from_flat_path(
+                {path: v.replace(new_flat[path]) for path, v in param_flat.items()}
+            ),
+        )
         for variable, value in zip(self.opt_leaves, new_leaves, strict=True):
             variable.value = value
         self.step.value = self.step.value + 1
 
-    def _check_fits(self, params: dict[Any, Any], grads: dict[Any, Any]) -> None:
-        expected, given = _paths(params), _paths(grads)
-        if expected == given:
-            return
-        problems = [f"grads{_index(p)}: missing" for p in sorted(expected - given, key=repr)]
-        problems += [
-            f"grads{_index(p)}: not a parameter selected by wrt={self.wrt!r}"
-            for p in sorted(given - expected, key=repr)
-        ]
-        raise ValueError(
-            message(
-                "Optimizer.update: the gradients do not match the model's parameters.",
-                problems,
-                expected="grads shaped like nnx.state(model, wrt)",
-                fix="grads = nnx.grad(loss_fn)(model) (it differentiates nnx.Param by default)",
+    def _parse_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
+        if "grads" in kwargs:
+            grads, rest = kwargs.pop("grads"), args
+        elif args:
+            grads, rest = args[-1], args[:-1]
+        else:
+            raise TypeError(message("Optimizer.update: no gradients were passed.", fix=_GRADS_FIX))
+        if len(rest) > 1:
+            raise TypeError(
+                message(
+                    f"Optimizer.update takes (grads) or (model, grads), got {len(args)} "
+                    f"positional arguments: {', '.join(describe(a) for a in args)}.",
+                    fix="optimizer.update(model, grads, value=loss)  # extras by keyword",
+                )
             )
-        )
+        if rest and rest[0] is not self.model:
+            raise ValueError(
+                message(
+                    f"Optimizer.update: the model passed ({describe(rest[0])}) is not the "
+                    f"model this optimizer was built for ({describe(self.model)}).",
+                    expected="the same object as optimizer.model (a copy made by "
+                    "nnx.merge or nnx.clone is another object)",
+                    fix="optimizer.update(optimizer.model, grads), or split and merge the "
+                    "model and optimizer together: nnx.merge(*nnx.split((model, optimizer)))",
+                )
+            )
+        return self.model, grads
+
+    def _check_grads(self, param_flat: dict[Path, Any], grads: Any) -> dict[Path, Any]:
+        """Return ``grads`` as ``{path: array}``, or raise listing every path that does not fit."""
+        if not isinstance(grads, State | Mapping):
+            raise TypeError(
+                message(
+                    f"Optimizer.update: grads must be a State (from nnx.grad), got "
+                    f"{describe(grads)}.",
+                    fix=_GRADS_FIX,
+                )
+            )
+        grad_flat = {
+            path: _value(leaf)
+            for path, leaf in (grads if isinstance(grads, State) else State(grads))
+            .flat_state()
+            .items()
+        }
+        problems = [
+            f"{format_path(path, 'grads')}: missing (the parameter is {describe(leaf.value)})"
+            for path, leaf in param_flat.items()
+            if path not in grad_flat
+        ]
+        problems += [
+            f"{format_path(path, 'grads')}: {describe(grad)} is not a parameter "
+            f"selected by wrt={_filter_repr(self.wrt)}"
+            for path, grad in grad_flat.items()
+            if path not in param_flat
+        ]
+        problems += [
+            f"{format_path(path, 'grads')}: {describe(grad_flat[path])} does not fit the "
+            f"parameter {format_path(path, 'model')}, {describe(leaf.value)}"
+            for path, leaf in param_flat.items()
+            if path in grad_flat and not _fits(grad_flat[path], leaf.value)
+        ]
+        if problems:
+            raise ValueError(
+                message(
+                    "Optimizer.update: the gradients do not match the model's parameters.",
+                    problems,
+                    expected="grads with the paths and shapes of nnx.state(model, wrt)",
+                    fix="grads = nnx.grad(loss_fn)(model) (it differentiates nnx.Param, "
+                    "the optimizer's default wrt)",
+                )
+            )
+        return grad_flat
 
 
-def _index(path: tuple[Any, ...]) -> str:
-    return "".join(f"[{key!r}]" for key in path)
+def _is_variable(leaf: Any) -> bool:
+    return isinstance(leaf, VariableState | Variable)
 
 
-def _keep_dtype(old: Any, new: Any) -> Any:
-    if isinstance(old, VariableState):
-        return old.replace(jnp.asarray(new, dtype=old.value.dtype))
-    return jnp.asarray(new, dtype=old.dtype)
+def _value(leaf: Any) -> Any:
+    return leaf.value if _is_variable(leaf) else leaf
+
+
+def _is_state_or_variable(leaf: Any) -> bool:
+    return isinstance(leaf, State) or _is_variable(leaf)
+
+
+def _pure(leaf: Any) -> Any:
+    """A keyword argument for ``tx.update`` (``grad=`` a State) in the form optax sees."""
+    return _arrays(leaf.flat_state()) if isinstance(leaf, State) else _value(leaf)
+
+
+def _filter_repr(wrt: Filter) -> str:
+    if isinstance(wrt, type):
+        return wrt.__name__
+    if isinstance(wrt, tuple):
+        return "(" + ", ".join(map(_filter_repr, wrt)) + ")"
+    return repr(wrt)
+
+
+def _arrays(flat: dict[Path, Any]) -> Any:
+    return _tree({path: _value(leaf) for path, leaf in flat.items()})
+
+
+def _tree(flat: dict[Path, Any]) -> Any:
+    """The nested dict of ``flat``, or a State where jax could not sort a level's keys."""
+    state = State.from_flat_path(flat)
+    return state.raw_mapping if _sortable(state.raw_mapping) else state
+
+
+def _sortable(node: dict[Any, Any]) -> bool:
+    try:
+        sorted(node)
+    except TypeError:
+        return False
+    return all(_sortable(child) for child in node.values() if type(child) is dict)
+
+
+def _fits(grad: Any, param: Any) -> bool:
+    if isinstance(grad, int | float) and not isinstance(grad, bool):
+        return jnp.ndim(param) == 0
+    shape = getattr(grad, "shape", None)
+    return shape is not None and tuple(shape) == tuple(jnp.shape(param))
