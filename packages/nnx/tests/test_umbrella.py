@@ -1,0 +1,69 @@
+"""The umbrella re-exports every package's public API, and importing it stays light."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import nnx
+
+PACKAGES = [
+    "nnx_graph",
+    "nnx_variables",
+    "nnx_transforms",
+    "nnx_layers",
+    "nnx_optim",
+    "nnx_display",
+]
+# Protocol names the transforms build on; users never need them from the umbrella.
+INTERNAL = {
+    "FlatGraph",
+    "GraphCache",
+    "flatten",
+    "unflatten",
+    "mark_escaped",
+    "bump_epoch",
+    "current_trace",
+    "structure_epoch",
+    "describe",
+    "message",
+    "format_path",
+    "to_predicate",
+    "Path",
+    "Any_",
+    "render_text",
+    "size_summary",
+    "set_up_treescope",
+    "in_notebook",
+    "variable_kinds",
+}
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_public_name_is_reexported(package: str) -> None:
+    module = importlib.import_module(package)
+    public = {n for n in vars(module) if not n.startswith("_") and n not in INTERNAL}
+    public -= {n for n, v in vars(module).items() if type(v).__name__ == "module"}
+    missing = sorted(n for n in public if not hasattr(nnx, n))
+    assert not missing, f"nnx does not re-export {missing} from {package}"
+
+
+@pytest.mark.parametrize("name", ["Module", "Linear", "jit", "Optimizer", "display", "Rngs"])
+def test_reexports_are_the_same_objects(name: str) -> None:
+    owner = next(
+        importlib.import_module(p) for p in PACKAGES if hasattr(importlib.import_module(p), name)
+    )
+    assert getattr(nnx, name) is getattr(owner, name)
+
+
+def test_import_nnx_does_not_import_treescope() -> None:
+    code = "import sys, nnx; print('treescope' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_initializers_namespace() -> None:
+    assert callable(nnx.initializers.lecun_normal())
