@@ -234,3 +234,15 @@ def test_dicts_keep_their_insertion_order_through_merge():
     model.layers = {"second": ng.Variable(jnp.ones(1)), "first": ng.Variable(jnp.zeros(1))}
     copy = ng.merge(*ng.split(model))
     assert list(copy.layers) == ["second", "first"]
+
+
+def test_namedtuple_fields_keep_their_own_paths():
+    import collections
+
+    Pair = collections.namedtuple("Pair", "first second")
+    model = ng.Module()
+    model.pair = Pair(ng.Variable(jnp.zeros(1)), ng.Variable(jnp.ones(1)))
+    _, state = ng.split(model)
+    assert set(state.flat_state()) == {("pair", "first"), ("pair", "second")}
+    copy = ng.merge(*ng.split(model))
+    assert isinstance(copy.pair, Pair) and float(copy.pair.second.value[0]) == 1.0

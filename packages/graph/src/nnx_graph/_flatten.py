@@ -278,16 +278,22 @@ def flatten(
 
     def visit_other(x: Any, path: Path) -> Edge:
         try:
-            keyed_children, _ = jax.tree_util.flatten_one_level_with_keys(x)
+            jax.tree_util.flatten_one_level(x)
         except ValueError:  # not a pytree: a static value, which must be hashable
             _check_hashable(x, path, "", problems, root_names, single)
             return ("static", x, type(x))
-        treedef = jax.tree_util.tree_structure(x, is_leaf=lambda y: y is not x)
+
+        # One level of the pytree, with its keys. (flatten_one_level_with_keys would be
+        # the direct call, but jax 0.10 gives every namedtuple field the first name.)
+        def one_level(y: Any) -> bool:
+            return y is not x
+
+        keyed_children, treedef = jax.tree_util.tree_flatten_with_path(x, is_leaf=one_level)
         if not isinstance(x, tuple):
             mutables.append(x)
         children = tuple(
             (_key_name(k), visit(child, (*path, _key_name(k)), x, i))
-            for i, (k, child) in enumerate(keyed_children)
+            for i, ((k,), child) in enumerate(keyed_children)
         )
         return ("pytree", treedef, children)
 
