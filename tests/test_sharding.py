@@ -179,3 +179,19 @@ def test_model_built_under_jit_is_born_sharded():
     np.testing.assert_array_equal(
         layer.kernel.value, nnx.Linear(IN, HIDDEN, kernel_init=lecun, rngs=nnx.Rngs(0)).kernel.value
     )
+
+
+def test_optimizer_moments_carry_their_parameters_sharding_metadata() -> None:
+    model = nnx.Linear(
+        4,
+        8,
+        kernel_init=nnx.with_partitioning(nnx.initializers.lecun_normal(), (None, "model")),
+        rngs=nnx.Rngs(0),
+    )
+    optimizer = nnx.Optimizer(model, optax.adam(1e-3))
+    specs = nnx.get_partition_spec(nnx.state(optimizer, nnx.OptState)).flat_state()
+    adam = optimizer.opt_state[0]
+    assert adam.mu["kernel"].sharding == (None, "model")
+    assert adam.nu["kernel"].sharding == (None, "model")
+    assert "sharding" not in adam.mu["bias"].get_metadata()
+    assert any(spec.value == jax.sharding.PartitionSpec(None, "model") for spec in specs.values())

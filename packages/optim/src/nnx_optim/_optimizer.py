@@ -101,13 +101,16 @@ class Optimizer(Object):
                     fix="nnx.Optimizer(model, tx, wrt=nnx.Param)",
                 )
             )
-        leaves, treedef = jax.tree_util.tree_flatten(tx.init(_arrays(params.flat_state())))
+        param_flat = params.flat_state()
+        leaves, treedef = jax.tree_util.tree_flatten_with_path(tx.init(_arrays(param_flat)))
         self.step = OptState(jnp.array(0, dtype=jnp.uint32))
         self.model = model
         self.tx = tx
         self.wrt = wrt
         self.opt_treedef: Any = treedef  # a PyTreeDef: static and hashable
-        self.opt_leaves = tuple(OptState(leaf) for leaf in leaves)
+        self.opt_leaves = tuple(
+            OptState(leaf, **_mirrored_sharding(path, leaf, param_flat)) for path, leaf in leaves
+        )
 
     @property
     def opt_state(self) -> Any:
@@ -230,6 +233,28 @@ class Optimizer(Object):
                 )
             )
         return grad_flat
+
+
+_SHARDING_METADATA = ("sharding", "mesh")
+
+
+def _mirrored_sharding(path: tuple[Any, ...], leaf: Any, params: dict[Path, Any]) -> dict[str, Any]:
+    """The sharding metadata of the parameter an optax leaf mirrors (Adam's mu, nu, ...).
+
+    Optax keeps per-parameter state in trees shaped like the parameters, so a leaf's
+    trailing dict keys are a parameter's path; with the same shape, the leaf is laid out
+    like that parameter, and ``get_partition_spec(nnx.state(optimizer))`` should say so.
+    """
+    keys: list[Any] = []
+    for entry in reversed(path):
+        if not isinstance(entry, jax.tree_util.DictKey):
+            break
+        keys.append(entry.key)
+    param = params.get(tuple(reversed(keys)))
+    if param is None or getattr(_value(param), "shape", None) != getattr(leaf, "shape", None):
+        return {}
+    metadata = param.metadata if isinstance(param, VariableState) else {}
+    return {k: metadata[k] for k in _SHARDING_METADATA if k in metadata}
 
 
 def _is_variable(leaf: Any) -> bool:
