@@ -36,7 +36,7 @@ class GraphCache(Generic[T]):
     __slots__ = ("_entries", "flat_of", "hits", "misses")
 
     def __init__(self, flat_of: Callable[[T], FlatGraph]) -> None:
-        self._entries: dict[Hashable, tuple[int, T]] = {}
+        self._entries: dict[Hashable, tuple[int, FlatGraph, T]] = {}
         self.flat_of = flat_of
         self.hits = 0
         self.misses = 0
@@ -45,8 +45,8 @@ class GraphCache(Generic[T]):
         """The value stored under ``key`` if its graph's structure is unchanged."""
         entry = self._entries.get(key)
         if entry is not None:
-            epoch, value = entry
-            if epoch == _tracking._epoch and self.flat_of(value).mutables_unchanged():
+            epoch, flat, value = entry
+            if epoch == _tracking._epoch and flat.mutables_unchanged():
                 self.hits += 1
                 return value
         self.misses += 1
@@ -54,10 +54,11 @@ class GraphCache(Generic[T]):
 
     def put(self, key: Hashable, value: T) -> None:
         """Store ``value``; its graph's objects become watched from now on."""
-        self.flat_of(value).watch()
+        flat = self.flat_of(value)
+        flat.watch()
         if key not in self._entries and len(self._entries) >= CACHE_SIZE:
             del self._entries[next(iter(self._entries))]
-        self._entries[key] = (_tracking._epoch, value)
+        self._entries[key] = (_tracking._epoch, flat, value)
 
     def clear(self) -> None:
         """Forget every entry (and the references they hold)."""

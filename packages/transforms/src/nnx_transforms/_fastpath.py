@@ -17,8 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import jax
+
 from nnx_graph import GraphCache
-from nnx_transforms._protocol import GRAPH_TYPES, Lifted, lift, tree_flatten
+from nnx_transforms._protocol import GRAPH_TYPES, Lifted, is_variable, lift
 
 
 class CallCache:
@@ -47,7 +49,7 @@ class CallCache:
         root_names: Sequence[str] | None = None,
     ) -> Lifted:
         """The Lifted inputs for this call: cached when still valid, else built anew."""
-        leaves, treedef = tree_flatten((args, kwargs))
+        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_variable)
         objects = tuple(id(x) for x in leaves if isinstance(x, GRAPH_TYPES))
         key = (treedef, objects, statics)
         cached = self._cache.get(key)

@@ -17,7 +17,14 @@ import jax
 
 from nnx_graph import message
 from nnx_transforms._fastpath import CallCache
-from nnx_transforms._protocol import InputSpec, Lifted, apply, argument_owners, call_pure
+from nnx_transforms._protocol import (
+    InputSpec,
+    Lifted,
+    apply,
+    argument_owners,
+    call_pure,
+    write_some,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -161,7 +168,12 @@ class JitWrapped:
             d_other, k_other = layout.split(lifted.other_leaves, layout.donated_other)
             out = self._jitted(lifted.spec, layout, d_graph, k_graph, d_other, k_other)
         spec, in_leaves, new_leaves, dynamic = out
-        return apply(lifted.flat, spec, in_leaves, new_leaves, dynamic)
+        flat = lifted.flat
+        if spec.simple and spec.changed is not None and flat.writable:  # the common case
+            if in_leaves:
+                write_some(flat, spec.changed, in_leaves)
+            return jax.tree_util.tree_unflatten(spec.out_treedef, dynamic)
+        return apply(flat, spec, in_leaves, new_leaves, dynamic)
 
     def _take_statics(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]

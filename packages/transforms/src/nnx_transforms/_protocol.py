@@ -46,18 +46,19 @@ def is_graph_node(x: Any) -> bool:
     return isinstance(x, GRAPH_TYPES)
 
 
-def _is_variable(x: Any) -> bool:
+def is_variable(x: Any) -> bool:
+    """The ``is_leaf`` that keeps Variables whole when flattening arguments."""
     return isinstance(x, Variable)
 
 
 def tree_flatten(tree: Any) -> tuple[list[Any], Any]:
     """``jax.tree_util.tree_flatten`` keeping Variables whole (they are pytrees too)."""
-    return jax.tree_util.tree_flatten(tree, is_leaf=_is_variable)
+    return jax.tree_util.tree_flatten(tree, is_leaf=is_variable)
 
 
 def tree_leaves(tree: Any) -> list[Any]:
     """``jax.tree_util.tree_leaves`` keeping Variables whole."""
-    return jax.tree_util.tree_leaves(tree, is_leaf=_is_variable)
+    return jax.tree_util.tree_leaves(tree, is_leaf=is_variable)
 
 
 def argument_owners(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
@@ -212,6 +213,7 @@ class OutputSpec:
         "out_root_sizes",
         "out_statics",
         "out_treedef",
+        "simple",
     )
 
     def __init__(
@@ -236,9 +238,11 @@ class OutputSpec:
         self.out_root_sizes = out_root_sizes
         self.out_statics = out_statics
         self.out_treedef = out_treedef
+        # The steady state of a training step: values changed, nothing else did.
+        self.simple = inputs_unchanged and not out_object_positions and not out_statics
 
     def _key(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
+        return tuple(getattr(self, name) for name in self.__slots__ if name != "simple")
 
     def __hash__(self) -> int:
         return hash(self._key())
