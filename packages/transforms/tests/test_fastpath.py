@@ -48,17 +48,38 @@ def forward(model: Block, x: jax.Array) -> jax.Array:
     return x
 
 
-class Traced:
-    """The jitted forward, counting how often JAX traces it."""
+class Batch(Module):
+    """The input as an object, for calls whose arguments are all objects."""
 
-    def __init__(self) -> None:
+    def __init__(self, x: jax.Array) -> None:
+        self.x = x
+
+
+class Traced:
+    """The jitted forward, counting how often JAX traces it.
+
+    ``objects_only`` passes the input inside a ``Batch`` so that every argument is an
+    object: such calls are keyed by the objects' identities alone.
+    """
+
+    def __init__(self, objects_only: bool = False) -> None:
         self.traces = 0
 
-        def counted(model: Block, x: jax.Array) -> jax.Array:
+        def counted(model: Block, x: Any) -> jax.Array:
             self.traces += 1
-            return forward(model, x)
+            return forward(model, x.x if objects_only else x)
 
-        self.step = jit(counted)
+        jitted = jit(counted)
+        if objects_only:
+            batches: dict[int, Batch] = {}  # one Batch per input, reused like a model
+
+            def step(model: Block, x: jax.Array) -> jax.Array:
+                batch = batches.setdefault(id(x), Batch(x))
+                return jitted(model, batch)  # type: ignore[no-any-return]
+
+            self.step = step
+        else:
+            self.step = jitted
 
 
 def _values(model: Module) -> dict[Any, Any]:
@@ -84,6 +105,10 @@ EDITS: dict[str, tuple[Callable[[Block], None], bool]] = {
     "list appended": (lambda m: m.layers.append(Param(jnp.eye(3))), True),
     "list item replaced": (lambda m: m.layers.__setitem__(0, Param(jnp.eye(3))), False),
     "dict entry added": (lambda m: m.table.__setitem__("bias", Param(jnp.ones(3))), True),
+    "dict entry replaced": (
+        lambda m: m.table.__setitem__("scale", Param(jnp.full(3, 2.0, dtype=jnp.float32))),
+        False,
+    ),
     "static attribute changed": (lambda m: setattr(m, "deterministic", True), True),
     "eval()": (lambda m: m.eval(), True),
     "bare array replaced": (lambda m: setattr(m, "bare", jnp.zeros(3)), False),
@@ -96,12 +121,13 @@ EDITS: dict[str, tuple[Callable[[Block], None], bool]] = {
 }
 
 
+@pytest.mark.parametrize("objects_only", [False, True], ids=["array arg", "objects only"])
 @pytest.mark.parametrize("name", list(EDITS))
-def test_fast_path_matches_slow_path_after_edit(name: str) -> None:
+def test_fast_path_matches_slow_path_after_edit(name: str, objects_only: bool) -> None:
     edit, retrace = EDITS[name]
     x = jnp.ones((2, 3))
     model = Block(Rngs(0))
-    traced = Traced()
+    traced = Traced(objects_only)
     traced.step(model, x)
     traced.step(model, x)  # now served by the fast path
     assert traced.traces == 1
@@ -126,6 +152,18 @@ def test_a_new_object_is_a_new_entry_not_a_stale_one() -> None:
     assert jnp.allclose(out, jit(forward)(clone(Block(Rngs(1))), x))
     assert traced.traces == 1  # same structure: JAX's cache is shared
     assert float(first.stat.value.sum()) != float(second.stat.value.sum())
+
+
+def test_objects_swapped_between_positions_are_not_confused() -> None:
+    @jit
+    def difference(a: Batch, b: Batch) -> jax.Array:
+        return a.x - b.x
+
+    one, two = Batch(jnp.ones(3)), Batch(jnp.full(3, 2.0))
+    assert jnp.allclose(difference(one, two), -1.0)
+    assert jnp.allclose(difference(two, one), 1.0)
+    assert jnp.allclose(difference(one, two), -1.0)
+    assert jnp.allclose(difference(one, one), 0.0)
 
 
 def test_edits_made_inside_a_call_are_honoured_by_the_next_call() -> None:

@@ -13,6 +13,7 @@ mutations, structural ones included, from its inner copies back to the caller's 
 
 from __future__ import annotations
 
+import operator
 import types
 from collections.abc import Sequence
 from typing import Any
@@ -117,15 +118,12 @@ class FlatGraph:
 
     def mutables_unchanged(self) -> bool:
         """Whether no list, dict or mutable pytree node was edited in place since ``watch``."""
-        for node, snapshot in zip(self.mutables, self.snapshots, strict=True):
-            if _snapshot(node) != snapshot:
-                return False
-        return True
+        return all(map(_unchanged, self.mutables, self.snapshots))
 
     def read_leaves(self) -> list[Any]:
         """The current values of every slot (after the graph's values may have changed)."""
         if self.only_variables:
-            return [variable._value for variable in self.slots]
+            return list(map(_variable_value, self.slots))
         return [_read_slot(slot) for slot in self.slots]
 
     def write_leaves(self, values: Sequence[Any]) -> None:
@@ -136,6 +134,9 @@ class FlatGraph:
         else:
             for slot, value in zip(self.slots, values, strict=True):
                 _write_slot(slot, value)
+
+
+_variable_value = operator.attrgetter("_value")
 
 
 def _read_slot(slot: Any) -> Any:
@@ -157,12 +158,28 @@ def _write_slot(slot: Any, value: Any) -> None:
 
 
 def _snapshot(node: Any) -> Any:
+    """A mutable node's children as they are now, to compare by identity later.
+
+    The children are held, not their ids, so that no id can be reused meanwhile; a dict
+    or pytree node also records its keys or aux data.
+    """
     if type(node) is list:
-        return list(map(id, node))
+        return list(node)
     if isinstance(node, dict):
-        return (list(node), list(map(id, node.values())))
+        return (list(node), list(node.values()))
     children, aux = jax.tree_util.flatten_one_level(node)
-    return (aux, list(map(id, children)))
+    return (aux, list(children))
+
+
+def _same_children(now: list[Any], then: list[Any]) -> bool:
+    return len(now) == len(then) and all(map(operator.is_, now, then))
+
+
+def _unchanged(node: Any, snapshot: Any) -> bool:
+    if type(node) is list:
+        return _same_children(node, snapshot)
+    label, children = _snapshot(node)
+    return bool(label == snapshot[0]) and _same_children(children, snapshot[1])
 
 
 def sorted_keys(mapping: dict[Any, Any]) -> list[Any]:
