@@ -8,6 +8,7 @@ rounds drops the rounds that it hit hardest.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import statistics
@@ -55,6 +56,7 @@ def interleaved(
     for _ in range(rounds):
         shuffle(order)
         for name in order:
+            gc.collect()  # no variant pays for the garbage the one before it left
             start = time.perf_counter()
             cases[name].run(steps)
             samples[name].append((time.perf_counter() - start) / steps)
