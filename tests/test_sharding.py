@@ -195,3 +195,97 @@ def test_optimizer_moments_carry_their_parameters_sharding_metadata() -> None:
     assert adam.nu["kernel"].sharding == (None, "model")
     assert "sharding" not in adam.mu["bias"].get_metadata()
     assert any(spec.value == jax.sharding.PartitionSpec(None, "model") for spec in specs.values())
+
+
+# -- nnx.jit's in_shardings / out_shardings, per argument ---------------------------------
+
+
+def _pass_through(model, x):
+    """Returns its inputs: their layout inside the call shows in the outputs."""
+    return model.linear1.kernel.value, model.linear2.kernel.value, model.linear1.bias.value, x
+
+
+def _fresh():
+    model = MLP(nnx.Rngs(0))
+    x, _ = batch()
+    return model, x
+
+
+def test_jit_in_shardings_lay_out_each_variable_of_an_object_argument():
+    model, x = _fresh()
+    shardings = (nnx.get_named_sharding(nnx.state(model), MESH), NamedSharding(MESH, P("data")))
+    kernel1, kernel2, bias, x_out = nnx.jit(_pass_through, in_shardings=shardings)(model, x)
+
+    assert spec(kernel1) == P(None, "model")
+    assert spec(kernel2) == P("model", None)
+    assert spec(bias) == P(None)
+    assert spec(x_out) == P("data", None)
+    np.testing.assert_array_equal(kernel1, model.linear1.kernel.value)
+    np.testing.assert_array_equal(x_out, x)
+
+
+def test_jit_in_shardings_none_leaves_an_argument_unspecified_and_skips_statics():
+    model, x = _fresh()
+
+    def scaled(scale, model, x):
+        kernel1, _, _, x = _pass_through(model, x)
+        return kernel1, x * scale
+
+    jitted = nnx.jit(scaled, static_argnums=0, in_shardings=(None, NamedSharding(MESH, P("data"))))
+    kernel1, x_out = jitted(3.0, model, x)
+
+    assert spec(x_out) == P("data", None)
+    assert kernel1.sharding.is_fully_replicated  # unspecified: where the arrays already live
+    np.testing.assert_allclose(x_out, x * 3.0)
+
+
+def test_jit_in_shardings_with_donated_arguments():
+    model, x = _fresh()
+    shardings = (nnx.get_named_sharding(nnx.state(model), MESH), None)
+    jitted = nnx.jit(_pass_through, in_shardings=shardings, donate_argnums=1)
+    kernel1, _, _, x_out = jitted(model, x * 1.0)
+    assert spec(kernel1) == P(None, "model")
+    np.testing.assert_array_equal(x_out, x)
+
+
+@pytest.mark.parametrize("mesh", ["auto", "explicit"])
+def test_jit_out_shardings_prefix_lays_out_plain_outputs(mesh):
+    mesh = MESH if mesh == "auto" else jax.make_mesh((2, 4), ("data", "model"))
+    x, _ = batch()
+    counter = nnx.BatchNorm(IN, rngs=nnx.Rngs(0))
+
+    @functools.partial(nnx.jit, out_shardings=(NamedSharding(mesh, P("data")), None))
+    def both(counter, x):
+        return counter(x), jnp.sum(x)
+
+    with jax.set_mesh(mesh):  # explicit axes are resharded, which needs the mesh in context
+        normalised, total = both(counter, x)
+    assert spec(normalised) == P("data", None)
+    np.testing.assert_allclose(total, jnp.sum(x), rtol=1e-6)
+    assert float(jnp.abs(counter.mean.value).sum()) > 0  # the object's update came back
+
+
+def test_jit_out_shardings_for_a_returned_object_is_refused():
+    model, _ = _fresh()
+    jitted = nnx.jit(lambda model: (model,), out_shardings=(NamedSharding(MESH, P()),))
+    with pytest.raises(ValueError, match="returned objects keep the layout"):
+        jitted(model)
+
+
+@pytest.mark.parametrize(
+    ("in_shardings", "error", "words"),
+    [
+        ("everything", TypeError, "one entry per positional argument"),
+        ((None, None, None), ValueError, "3 entries for 2 positional arguments"),
+        ((None, (None, None)), ValueError, "does not fit"),
+        ((nnx.State({}), None), ValueError, r"no sharding for model\.linear1\.bias"),
+        ((None, nnx.State({})), ValueError, "not an object"),
+    ],
+    ids=["not a tuple", "too many", "wrong structure", "State missing a path", "State for data"],
+)
+def test_jit_in_shardings_that_do_not_fit_are_named(in_shardings, error, words):
+    model, x = _fresh()
+    before = jax.tree.map(np.asarray, nnx.state(model).to_pure_dict())
+    with pytest.raises(error, match=words):
+        nnx.jit(lambda model, x: model(x), in_shardings=in_shardings)(model, x)
+    jax.tree.map(np.testing.assert_array_equal, before, nnx.state(model).to_pure_dict())

@@ -17,6 +17,7 @@ import jax
 
 from nnx_graph import message
 from nnx_transforms._fastpath import CallCache
+from nnx_transforms._jit_shardings import check_in_shardings, constrain_outputs, leaf_shardings
 from nnx_transforms._protocol import (
     InputSpec,
     Lifted,
@@ -121,18 +122,26 @@ class JitWrapped:
             options["device"] = device
         if backend is not None:
             options["backend"] = backend
-        if in_shardings is not None:
-            options["in_shardings"] = _uniform_sharding(in_shardings, "in_shardings")
-        if out_shardings is not None:
-            options["out_shardings"] = _uniform_sharding(out_shardings, "out_shardings")
+        # One Sharding lays out every array in or out, and jax.jit takes it as it is;
+        # per-argument shardings depend on each call's leaves (see ``_jit_shardings``).
+        self._in_shardings: tuple[Any, ...] | None = None
+        if isinstance(in_shardings, jax.sharding.Sharding):
+            options["in_shardings"] = in_shardings
+        elif in_shardings is not None:
+            self._in_shardings = check_in_shardings(in_shardings)
+        if isinstance(out_shardings, jax.sharding.Sharding):
+            options["out_shardings"] = out_shardings
+        elif out_shardings is not None:
+            self.fun = _constrained(fun, out_shardings)
         donating = bool(self.donate_argnums or self.donate_argnames)
         self._changed_only = not donating
-        self._jitted = jax.jit(
-            self._pure,
-            static_argnums=(0, 1),
-            donate_argnums=(2, 4) if donating else (),
-            **options,
-        )
+        self._options: dict[str, Any] = {
+            "static_argnums": (0, 1),
+            "donate_argnums": (2, 4) if donating else (),
+        }
+        self._options.update(options)
+        self._jitted = jax.jit(self._pure, **self._options)
+        self._jitted_by_structure: dict[Any, Any] = {}
 
     def _pure(
         self,
@@ -161,12 +170,17 @@ class JitWrapped:
         lifted = self._cache.lift(args, kwargs, statics)
         graph_values = lifted.flat.read_leaves()
         layout = self._layout(lifted, args, kwargs) if not self._changed_only else None
+        jitted = (
+            self._jitted
+            if self._in_shardings is None
+            else self._laid_out(lifted, layout, args, kwargs)
+        )
         if layout is None:
-            out = self._jitted(lifted.spec, None, [], graph_values, [], lifted.other_leaves)
+            out = jitted(lifted.spec, None, [], graph_values, [], lifted.other_leaves)
         else:
             d_graph, k_graph = layout.split(graph_values, layout.donated_graph)
             d_other, k_other = layout.split(lifted.other_leaves, layout.donated_other)
-            out = self._jitted(lifted.spec, layout, d_graph, k_graph, d_other, k_other)
+            out = jitted(lifted.spec, layout, d_graph, k_graph, d_other, k_other)
         spec, in_leaves, new_leaves, dynamic = out
         flat = lifted.flat
         if spec.simple and spec.changed is not None and flat.writable:  # the common case
@@ -174,6 +188,29 @@ class JitWrapped:
                 write_some(flat, spec.changed, in_leaves)
             return jax.tree_util.tree_unflatten(spec.out_treedef, dynamic)
         return apply(flat, spec, in_leaves, new_leaves, dynamic)
+
+    def _laid_out(
+        self,
+        lifted: Lifted,
+        layout: _Layout | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """The jax.jit of this call structure, its in_shardings given leaf by leaf."""
+        key = (lifted.spec, layout)
+        jitted = self._jitted_by_structure.get(key)
+        if jitted is None:
+            graph, other = leaf_shardings(self._in_shardings, lifted, args, kwargs)
+            if layout is None:
+                shardings: tuple[Any, ...] = ([], graph, [], other)
+            else:
+                shardings = (
+                    *layout.split(graph, layout.donated_graph),
+                    *layout.split(other, layout.donated_other),
+                )
+            jitted = jax.jit(self._pure, in_shardings=shardings, **self._options)
+            self._jitted_by_structure[key] = jitted
+        return jitted
 
     def _take_statics(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -213,7 +250,12 @@ class JitWrapped:
         """Lower for the given arguments (``.compile()``, ``.as_text()`` as with jax.jit)."""
         args, kwargs, statics = self._take_statics(args, kwargs)
         lifted = self._cache.lift(args, kwargs, statics)
-        return self._jitted.lower(
+        jitted = (
+            self._jitted
+            if self._in_shardings is None
+            else self._laid_out(lifted, None, args, kwargs)
+        )
+        return jitted.lower(
             lifted.spec, None, [], lifted.flat.read_leaves(), [], lifted.other_leaves
         )
 
@@ -245,18 +287,14 @@ def _check_static(value: Any, name: str) -> Any:
     return value
 
 
-def _uniform_sharding(value: Any, name: str) -> Any:
-    if isinstance(value, jax.sharding.Sharding):
-        return value
-    raise TypeError(
-        message(
-            f"nnx.jit: {name} must be one jax.sharding.Sharding for every array, "
-            f"got {type(value).__name__}.",
-            expected="a Sharding such as NamedSharding(mesh, PartitionSpec())",
-            fix="place Variables with jax.device_put(...) and constrain inside the function "
-            "with jax.lax.with_sharding_constraint",
-        )
-    )
+def _constrained(fun: Callable[..., Any], out_shardings: Any) -> Callable[..., Any]:
+    """``fun`` with its plain outputs laid out as ``out_shardings`` (a prefix of them) says."""
+
+    @functools.wraps(fun)
+    def constrained(*args: Any, **kwargs: Any) -> Any:
+        return constrain_outputs(out_shardings, fun(*args, **kwargs))
+
+    return constrained
 
 
 @overload
@@ -270,6 +308,11 @@ def jit(fun: Callable[..., Any] | None = None, **options: Any) -> Any:
     counts, updated parameters, attributes set) are visible after the call, and objects
     shared between arguments stay shared. Use bare (``@nnx.jit``) or with jax.jit's
     options (``@nnx.jit(static_argnums=1, donate_argnums=0)``).
+
+    ``in_shardings`` is one Sharding for every array, or one entry per non-static
+    positional argument: None (unspecified), a Sharding, a pytree prefix of a plain
+    argument, or for an object a State of shardings (``nnx.get_named_sharding``).
+    ``out_shardings`` is one Sharding, or a prefix of the function's array outputs.
 
     >>> import jax.numpy as jnp
     >>> from nnx_graph import Module, Variable
