@@ -278,7 +278,7 @@ def test_jit_out_shardings_for_a_returned_object_is_refused():
         ("everything", TypeError, "one entry per positional argument"),
         ((None, None, None), ValueError, "3 entries for 2 positional arguments"),
         ((None, (None, None)), ValueError, "does not fit"),
-        ((nnx.State({}), None), ValueError, r"no sharding for model\.linear1\.bias"),
+        ((nnx.State({}), None), ValueError, r"no sharding for args\[0\]\.linear1\.bias"),
         ((None, nnx.State({})), ValueError, "not an object"),
     ],
     ids=["not a tuple", "too many", "wrong structure", "State missing a path", "State for data"],

@@ -81,7 +81,7 @@ def test_out_shardings_prefix_and_object_updates_together() -> None:
         (P(), TypeError, "one entry per positional argument"),
         ((None, None, None), ValueError, "3 entries for 2 positional arguments"),
         ((None, (None,)), ValueError, "args\\[1\\]"),
-        ((State({}), None), ValueError, "no sharding for model.b"),
+        ((State({}), None), ValueError, "no sharding for args\\[0\\]\\.b, args\\[0\\]\\.w"),
         ((None, State({})), ValueError, "not an object"),
     ],
 )

@@ -25,10 +25,8 @@ def is_sharding_leaf(x: Any) -> bool:
     return x is None or isinstance(x, jax.sharding.Sharding | State)
 
 
-def check_in_shardings(value: Any) -> Any:
-    """One Sharding for every array, or a tuple with one entry per positional argument."""
-    if isinstance(value, jax.sharding.Sharding):
-        return value
+def check_in_shardings(value: Any) -> tuple[Any, ...]:
+    """Per-argument in_shardings: a tuple with one entry per positional argument."""
     if isinstance(value, tuple | list):
         return tuple(value)
     raise TypeError(
@@ -77,8 +75,6 @@ def leaf_shardings(
     in_shardings: Any, lifted: Lifted, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[list[Any], list[Any]]:
     """The sharding of every graph leaf and every other leaf of this call (None: unspecified)."""
-    if isinstance(in_shardings, jax.sharding.Sharding):
-        return [in_shardings] * len(lifted.flat.slots), [in_shardings] * len(lifted.other_leaves)
     if len(in_shardings) > len(args):
         raise ValueError(
             message(
@@ -91,7 +87,8 @@ def leaf_shardings(
     for i, arg in enumerate(args):
         prefix = in_shardings[i] if i < len(in_shardings) else None
         entries.extend(argument_leaf_entries(prefix, arg, f"args[{i}]"))
-    entries.extend([None] * (len(argument_owners(args, kwargs)) - len(entries)))
+    owners = argument_owners(args, kwargs)
+    entries.extend([None] * (len(owners) - len(entries)))
     positions = lifted.spec.object_positions
     object_positions = set(positions)
     other = []
@@ -101,8 +98,8 @@ def leaf_shardings(
         if isinstance(entry, State):
             raise ValueError(
                 message(
-                    f"nnx.jit: in_shardings gives a State for argument leaf {j}, which is "
-                    "not an object.",
+                    f"nnx.jit: in_shardings gives a State for args[{owners[j]}] "
+                    f"({describe(args[owners[j]])}), which is not an object.",
                     expected="a State of shardings only for a Module or other Object",
                 )
             )
@@ -113,26 +110,27 @@ def leaf_shardings(
     start = 0
     for root, end in enumerate(flat.root_ends):
         entry = entries[positions[root]]
-        for path in flat.paths[start:end]:
-            graph.append(_sharding_at(entry, path[1:] if several else path))
+        paths = [path[1:] if several else path for path in flat.paths[start:end]]
+        if isinstance(entry, State):
+            graph.extend(_shardings_at(entry, paths, f"args[{owners[positions[root]]}]"))
+        else:
+            graph.extend([entry] * len(paths))
         start = end
     return graph, other
 
 
-def _sharding_at(entry: Any, path: tuple[Any, ...]) -> Any:
-    if not isinstance(entry, State):
-        return entry
-    flat_state = entry.flat_state()
-    if path not in flat_state:
+def _shardings_at(shardings: State, paths: list[tuple[Any, ...]], root: str) -> list[Any]:
+    flat_state = shardings.flat_state()
+    missing = [format_path(path, root) for path in paths if path not in flat_state]
+    if missing:
         raise ValueError(
             message(
-                f"nnx.jit: in_shardings has no sharding for {format_path(path)}.",
+                f"nnx.jit: in_shardings has no sharding for {', '.join(missing)}.",
                 expected="a State of shardings covering every Variable of the object",
-                fix="nnx.get_named_sharding(nnx.state(model), mesh)",
+                fix=f"nnx.get_named_sharding(nnx.state({root}), mesh)",
             )
         )
-    found = flat_state[path]
-    return getattr(found, "value", found)
+    return [getattr(flat_state[path], "value", flat_state[path]) for path in paths]
 
 
 def constrain_outputs(out_shardings: Any, outputs: Any) -> Any:
