@@ -49,27 +49,22 @@ class CallCache:
         root_names: Sequence[str] | None = None,
     ) -> Lifted:
         """The Lifted inputs for this call: cached when still valid, else built anew."""
+        others: list[Any] = []
         if not kwargs and all(isinstance(arg, GRAPH_TYPES) for arg in args):
             # The usual training step, ``step(model, optimizer)``: objects only, so their
             # identities alone fix the argument structure (a key no other call shape has).
             key: tuple[Any, ...] = (tuple(map(id, args)), statics)
-            cached = self._cache.get(key)
-            if cached is None:
-                cached = lift(args, kwargs, statics=statics, root_names=root_names)
-                self._cache.put(key, cached)
-            return cached
-        leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_variable)
-        objects = tuple(id(x) for x in leaves if isinstance(x, GRAPH_TYPES))
-        key = (treedef, objects, statics)
-        cached = self._cache.get(key)
-        if cached is not None:
-            if len(objects) == len(leaves):
-                return cached
+        else:
+            leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_variable)
+            objects = tuple(id(x) for x in leaves if isinstance(x, GRAPH_TYPES))
+            key = (treedef, objects, statics)
             others = [x for x in leaves if not isinstance(x, GRAPH_TYPES)]
-            return Lifted(cached.spec, cached.flat, others)
-        lifted = lift(args, kwargs, statics=statics, root_names=root_names)
-        self._cache.put(key, lifted)
-        return lifted
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = lift(args, kwargs, statics=statics, root_names=root_names)
+            self._cache.put(key, cached)
+            return cached
+        return Lifted(cached.spec, cached.flat, others) if others else cached
 
     def clear(self) -> None:
         """Forget every entry (and the references they hold)."""

@@ -173,7 +173,7 @@ class JitWrapped:
         jitted = (
             self._jitted
             if self._in_shardings is None
-            else self._laid_out(lifted, layout, args, kwargs)
+            else self._laid_out(self._in_shardings, lifted, layout, args, kwargs)
         )
         if layout is None:
             out = jitted(lifted.spec, None, [], graph_values, [], lifted.other_leaves)
@@ -191,6 +191,7 @@ class JitWrapped:
 
     def _laid_out(
         self,
+        in_shardings: tuple[Any, ...],
         lifted: Lifted,
         layout: _Layout | None,
         args: tuple[Any, ...],
@@ -200,7 +201,7 @@ class JitWrapped:
         key = (lifted.spec, layout)
         jitted = self._jitted_by_structure.get(key)
         if jitted is None:
-            graph, other = leaf_shardings(self._in_shardings, lifted, args, kwargs)
+            graph, other = leaf_shardings(in_shardings, lifted, args, kwargs)
             if layout is None:
                 shardings: tuple[Any, ...] = ([], graph, [], other)
             else:
@@ -253,7 +254,7 @@ class JitWrapped:
         jitted = (
             self._jitted
             if self._in_shardings is None
-            else self._laid_out(lifted, None, args, kwargs)
+            else self._laid_out(self._in_shardings, lifted, None, args, kwargs)
         )
         return jitted.lower(
             lifted.spec, None, [], lifted.flat.read_leaves(), [], lifted.other_leaves

@@ -17,7 +17,7 @@ import jax
 
 from nnx_graph import State, describe, message
 from nnx_graph._paths import format_path
-from nnx_transforms._protocol import GRAPH_TYPES, Lifted, argument_owners, is_variable
+from nnx_transforms._protocol import GRAPH_TYPES, Lifted, argument_owners, is_graph_node
 
 
 def is_sharding_leaf(x: Any) -> bool:
@@ -43,7 +43,7 @@ def check_in_shardings(value: Any) -> tuple[Any, ...]:
 def argument_leaf_entries(prefix: Any, tree: Any, name: str) -> list[Any]:
     """The prefix entry that covers each leaf of ``tree`` (objects and Variables whole)."""
     if is_sharding_leaf(prefix):
-        return [prefix] * len(jax.tree_util.tree_leaves(tree, is_leaf=_is_argument_leaf))
+        return [prefix] * len(jax.tree_util.tree_leaves(tree, is_leaf=is_graph_node))
     if isinstance(prefix, tuple | list) and isinstance(tree, tuple | list):
         if len(prefix) == len(tree):
             return [
@@ -63,16 +63,13 @@ def argument_leaf_entries(prefix: Any, tree: Any, name: str) -> list[Any]:
             f"its value ({describe(tree)}).",
             expected="a Sharding or None for the whole value, a State of shardings for an "
             "object argument, or a tuple/list/dict shaped like the value",
+            fix=f"give one Sharding (or None) for all of {name}",
         )
     )
 
 
-def _is_argument_leaf(x: Any) -> bool:
-    return isinstance(x, GRAPH_TYPES) or is_variable(x)
-
-
 def leaf_shardings(
-    in_shardings: Any, lifted: Lifted, args: tuple[Any, ...], kwargs: dict[str, Any]
+    in_shardings: tuple[Any, ...], lifted: Lifted, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[list[Any], list[Any]]:
     """The sharding of every graph leaf and every other leaf of this call (None: unspecified)."""
     if len(in_shardings) > len(args):
@@ -81,6 +78,7 @@ def leaf_shardings(
                 f"nnx.jit: in_shardings has {len(in_shardings)} entries for {len(args)} "
                 "positional arguments.",
                 expected="one entry per positional argument (keyword arguments are unspecified)",
+                fix="drop the extra entries; static arguments take no entry, as in jax.jit",
             )
         )
     entries: list[Any] = []
@@ -101,6 +99,7 @@ def leaf_shardings(
                     f"nnx.jit: in_shardings gives a State for args[{owners[j]}] "
                     f"({describe(args[owners[j]])}), which is not an object.",
                     expected="a State of shardings only for a Module or other Object",
+                    fix=f"give args[{owners[j]}] a Sharding, None, or a prefix of its pytree",
                 )
             )
         other.append(entry)
@@ -135,7 +134,7 @@ def _shardings_at(shardings: State, paths: list[tuple[Any, ...]], root: str) -> 
 
 def constrain_outputs(out_shardings: Any, outputs: Any) -> Any:
     """Lay out a function's plain outputs as ``out_shardings`` (a prefix of them) says."""
-    leaves, treedef = jax.tree_util.tree_flatten(outputs, is_leaf=_is_argument_leaf)
+    leaves, treedef = jax.tree_util.tree_flatten(outputs, is_leaf=is_graph_node)
     entries = argument_leaf_entries(out_shardings, outputs, "the output")
     for leaf, entry in zip(leaves, entries, strict=True):
         if isinstance(entry, State) or (entry is not None and isinstance(leaf, GRAPH_TYPES)):
