@@ -19,7 +19,16 @@ from typing import Any
 
 from treescope import formatting_util, renderers, rendering_parts, repr_lib, type_registries
 
-from nnx_graph import GraphDef, Object, State, Variable, VariableState, format_path, size_summary
+from nnx_graph import (
+    ByValue,
+    GraphDef,
+    Object,
+    State,
+    Variable,
+    VariableState,
+    format_path,
+    size_summary,
+)
 
 Rendering = Any  # rendering_parts.Rendering; treescope ships no type information
 Label = Callable[[Any, "str | None"], tuple[Any, "str | None"]]
@@ -196,12 +205,18 @@ def _edge(
 ) -> Any:
     tag = edge[0]
     if tag == "static":
-        return subtree_renderer(edge[1])
+        value = edge[1]
+        return subtree_renderer(value.value if isinstance(value, ByValue) else value)
     if tag == "array":
         return rendering_parts.text("Array")
     if tag == "ref":
         return rendering_parts.comment_color(
             rendering_parts.text(f"<shared: {format_path(paths[edge[1]])}>")
+        )
+    if tag == "method":
+        name = getattr(edge[2].value, "__name__", "?")
+        return rendering_parts.comment_color(
+            rendering_parts.text(f"<method {name} of {format_path(paths[edge[1]])}>")
         )
     if tag == "var":
         paths[edge[1]] = path

@@ -12,10 +12,13 @@ the protocol the transforms package builds on; most users never need them.
 """
 
 from nnx_graph._cache import GraphCache as GraphCache
+from nnx_graph._cache import check_fast_path as check_fast_path
+from nnx_graph._cache import checking_fast_path as checking_fast_path
 from nnx_graph._errors import EscapedTraceError as EscapedTraceError
 from nnx_graph._errors import FilterError as FilterError
 from nnx_graph._errors import GraphError as GraphError
 from nnx_graph._errors import LayerInputError as LayerInputError
+from nnx_graph._errors import StaleCacheError as StaleCacheError
 from nnx_graph._errors import StateMismatchError as StateMismatchError
 from nnx_graph._errors import StaticAttributeError as StaticAttributeError
 from nnx_graph._errors import TraceContextError as TraceContextError
@@ -31,7 +34,9 @@ from nnx_graph._filters import OfType as OfType
 from nnx_graph._filters import PathContains as PathContains
 from nnx_graph._filters import WithTag as WithTag
 from nnx_graph._filters import to_predicate as to_predicate
-from nnx_graph._flatten import FlatGraph as FlatGraph
+from nnx_graph._flatgraph import FlatGraph as FlatGraph
+from nnx_graph._flatgraph import node_trace_ref as node_trace_ref
+from nnx_graph._flatgraph import read_slot as read_slot
 from nnx_graph._flatten import flatten as flatten
 from nnx_graph._flatten import mark_escaped as mark_escaped
 from nnx_graph._flatten import unflatten as unflatten
@@ -49,10 +54,12 @@ from nnx_graph._object import Object as Object
 from nnx_graph._paths import Path as Path
 from nnx_graph._paths import format_path as format_path
 from nnx_graph._repr import render_text as render_text
+from nnx_graph._static import ByValue as ByValue
 from nnx_graph._repr import size_summary as size_summary
 from nnx_graph._state import State as State
 from nnx_graph._tracking import bump_epoch as bump_epoch
 from nnx_graph._tracking import current_trace as current_trace
+from nnx_graph._tracking import current_trace_ref as current_trace_ref
 from nnx_graph._tracking import structure_epoch as structure_epoch
 from nnx_graph._variable import Variable as Variable
 from nnx_graph._variable import VariableState as VariableState

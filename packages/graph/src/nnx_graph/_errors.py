@@ -138,3 +138,12 @@ def path_problem(path: Path, value: Any, root: str = "model", note: str = "") ->
     """One problem line: the path, the value in short form, and an optional note."""
     line = f"{format_path(path, root)}: {describe(value)}"
     return f"{line} ({note})" if note else line
+
+
+class StaleCacheError(RuntimeError):
+    """Check mode found a cached walk that no longer matches the graph it describes.
+
+    Only raised when ``check_fast_path`` is on (or ``NNX_CHECK_FAST_PATH=1``): it means
+    a structural edit bypassed the tracking (``object.__setattr__``, ``obj.__dict__[k] =
+    ...``) or the library itself missed one.
+    """

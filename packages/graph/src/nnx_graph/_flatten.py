@@ -13,7 +13,6 @@ mutations, structural ones included, from its inner copies back to the caller's 
 
 from __future__ import annotations
 
-import operator
 import types
 from collections.abc import Sequence
 from typing import Any
@@ -23,13 +22,15 @@ import numpy as np
 
 from nnx_graph import _tracking
 from nnx_graph._errors import StaticAttributeError, describe, message
+from nnx_graph._flatgraph import ARRAY_TYPES, FlatGraph, marked
 from nnx_graph._graphdef import Edge, GraphDef
 from nnx_graph._object import Object, init_object
 from nnx_graph._paths import Path, format_path
+from nnx_graph._static import FUNCTION_TYPES, ByValue
 from nnx_graph._variable import ESCAPED, Variable, VariableState
 
-ARRAY_TYPES = (jax.Array, np.ndarray)
 # Types that are static without asking jax whether they are pytrees (the common case).
+# Functions are static too, but go through ``_static`` to compare by value.
 _PLAIN_STATIC = (
     int,
     float,
@@ -38,19 +39,18 @@ _PLAIN_STATIC = (
     bytes,
     bool,
     type,
-    types.FunctionType,
     types.BuiltinFunctionType,
-    types.MethodType,
     np.generic,
     np.dtype,
 )
-# The slot descriptor's setter: writes a value without Variable.__setattr__'s checks.
 _STATIC_TYPES = frozenset(_PLAIN_STATIC) | {type(None)}
-_set_variable_value = vars(Variable)["_value"].__set__
 _SLOTS = vars(Variable)
+_set_variable_value = _SLOTS["_value"].__set__
 _set_metadata = _SLOTS["_metadata"].__set__
 _set_trace = _SLOTS["_trace"].__set__
 _set_watched = _SLOTS["_watched"].__set__
+_set_calls = _SLOTS["_nnx_calls"].__set__
+_set_object_watched = vars(Object)["_nnx_watched"].__set__
 
 
 def new_variable(
@@ -62,124 +62,8 @@ def new_variable(
     _set_metadata(variable, metadata)
     _set_trace(variable, trace)
     _set_watched(variable, False)
+    _set_calls(variable, None)
     return variable
-
-
-class FlatGraph:
-    """The result of ``flatten``: structure, leaf values, and where each leaf lives.
-
-    Attributes:
-      graphdef: the structure of all roots together.
-      leaves: one value per state leaf, in traversal order.
-      paths: each leaf's path (prefixed by the root position when there are several roots).
-      slots: each leaf's home: the Variable, or ``(holder, key)`` for a bare array.
-      nodes: every indexed node (Objects, Variables, lists, dicts), by index.
-      root_ends: for each root, the number of leaves flattened once it was done.
-      mutables: the lists, dicts and mutable pytree nodes, whose in-place edits are
-        invisible to the epoch and are checked by snapshot instead.
-      only_variables: every slot is a Variable (the fast write-back applies).
-      writable: every slot can be written in place (no bare array inside a tuple or
-        other immutable pytree node).
-    """
-
-    __slots__ = (
-        "graphdef",
-        "leaves",
-        "mutables",
-        "nodes",
-        "only_variables",
-        "paths",
-        "root_ends",
-        "slots",
-        "snapshots",
-        "writable",
-    )
-
-    def __init__(self) -> None:
-        self.leaves: list[Any] = []
-        self.paths: list[Path] = []
-        self.slots: list[Any] = []
-        self.nodes: list[Any] = []
-        self.mutables: list[Any] = []
-        self.snapshots: list[Any] = []
-        self.root_ends: list[int] = []
-        self.only_variables = True
-        self.writable = True
-        self.graphdef: GraphDef
-
-    def watch(self) -> None:
-        """Make structural edits of these Objects and Variables bump the epoch."""
-        for node in self.nodes:
-            if isinstance(node, Object | Variable):
-                object.__setattr__(
-                    node, "_nnx_watched" if isinstance(node, Object) else "_watched", True
-                )
-        self.snapshots = [_snapshot(node) for node in self.mutables]
-
-    def mutables_unchanged(self) -> bool:
-        """Whether no list, dict or mutable pytree node was edited in place since ``watch``."""
-        return all(map(_unchanged, self.mutables, self.snapshots))
-
-    def read_leaves(self) -> list[Any]:
-        """The current values of every slot (after the graph's values may have changed)."""
-        if self.only_variables:
-            return list(map(_variable_value, self.slots))
-        return [_read_slot(slot) for slot in self.slots]
-
-    def write_leaves(self, values: Sequence[Any]) -> None:
-        """Write new values into the slots; the structure must be the one flattened."""
-        if self.only_variables:
-            for variable, value in zip(self.slots, values, strict=True):
-                _set_variable_value(variable, value)
-        else:
-            for slot, value in zip(self.slots, values, strict=True):
-                _write_slot(slot, value)
-
-
-_variable_value = operator.attrgetter("_value")
-
-
-def _read_slot(slot: Any) -> Any:
-    if isinstance(slot, Variable):
-        return slot._value
-    holder, key = slot
-    return holder.__dict__[key] if isinstance(holder, Object) else holder[key]
-
-
-def _write_slot(slot: Any, value: Any) -> None:
-    if isinstance(slot, Variable):
-        _set_variable_value(slot, value)
-        return
-    holder, key = slot
-    if isinstance(holder, Object):
-        holder.__dict__[key] = value
-    else:
-        holder[key] = value
-
-
-def _snapshot(node: Any) -> Any:
-    """A mutable node's children as they are now, to compare by identity later.
-
-    The children are held, not their ids, so that no id can be reused meanwhile; a dict
-    or pytree node also records its keys or aux data.
-    """
-    if type(node) is list:
-        return list(node)
-    if isinstance(node, dict):
-        return (list(node), list(node.values()))
-    children, aux = jax.tree_util.flatten_one_level(node)
-    return (aux, list(children))
-
-
-def _same_children(now: list[Any], then: list[Any]) -> bool:
-    return len(now) == len(then) and all(map(operator.is_, now, then))
-
-
-def _unchanged(node: Any, snapshot: Any) -> bool:
-    if type(node) is list:
-        return _same_children(node, snapshot)
-    label, children = _snapshot(node)
-    return bool(label == snapshot[0]) and _same_children(children, snapshot[1])
 
 
 def sorted_keys(mapping: dict[Any, Any]) -> list[Any]:
@@ -196,6 +80,7 @@ def flatten(
     ref_index: dict[int, int] | None = None,
     first_new_index: int = 0,
     root_names: Sequence[str] | None = None,
+    watch: bool = False,
 ) -> FlatGraph:
     """Flatten ``roots`` jointly: nodes shared between them are recorded once.
 
@@ -205,15 +90,12 @@ def flatten(
         transform's inner copies of its input nodes); others get fresh indices.
       first_new_index: the first index given to a node not in ``ref_index``.
       root_names: how to name each root in error messages.
+      watch: mark every Object and Variable watched as the walk reaches it (before
+        reading it), for a walk a cache will keep: any later edit bumps the epoch.
     """
     flat = FlatGraph()
-    leaves, paths, slots, nodes, mutables = (
-        flat.leaves,
-        flat.paths,
-        flat.slots,
-        flat.nodes,
-        flat.mutables,
-    )
+    leaves, paths, slots, nodes = flat.leaves, flat.paths, flat.slots, flat.nodes
+    mutables, snapshots = flat.mutables, flat.snapshots
     seen: dict[int, int] = {}
     preset = ref_index or {}
     counter = [first_new_index]
@@ -236,6 +118,8 @@ def flatten(
             if index is not None:
                 return ("ref", index)
             index = index_of(x)
+            if watch:
+                _set_watched(x, True)
             leaves.append(x._value)
             paths.append(path)
             slots.append(x)
@@ -248,6 +132,8 @@ def flatten(
             if index is not None:
                 return ("ref", index)
             index = index_of(x)
+            if watch:
+                _set_object_watched(x, True)
             attrs = x.__dict__
             edges = []
             for k in sorted_keys(attrs):
@@ -266,36 +152,53 @@ def flatten(
             paths.append(path)
             slots.append((holder, key))
             flat.only_variables = False
-            if type(holder) is not list and type(holder) is not dict:
-                # only Object attributes, list items and dict entries can be written in place
-                flat.writable = flat.writable and isinstance(holder, Object)
+            if not isinstance(holder, Object | list | dict):
+                flat.writable = False  # a tuple or other immutable pytree node
             return ("array",)
-        if type(x) is list:
+        if kind is list:
             index = seen.get(id(x))
             if index is not None:
                 return ("ref", index)
             index = index_of(x)
+            items = list(x)  # the snapshot is what this walk reads
             mutables.append(x)
-            return ("list", index, tuple(visit(v, (*path, i), x, i) for i, v in enumerate(x)))
-        if type(x) is dict:
+            snapshots.append(marked(items))
+            return ("list", index, tuple(visit(v, (*path, i), x, i) for i, v in enumerate(items)))
+        if kind is dict:
             index = seen.get(id(x))
             if index is not None:
                 return ("ref", index)
             index = index_of(x)
+            pairs = list(x.items())
             mutables.append(x)
+            snapshots.append(([k for k, _ in pairs], marked([v for _, v in pairs])))
             return (
                 "dict",
                 index,
                 # insertion order, not sorted: users iterate dicts of layers in order
-                tuple((k, visit(v, (*path, k), x, k)) for k, v in x.items()),
+                tuple((k, visit(v, (*path, k), x, k)) for k, v in pairs),
             )
-        if type(x) is tuple:
+        if kind is tuple:
             return ("tuple", tuple(visit(v, (*path, i), x, i) for i, v in enumerate(x)))
+        if isinstance(x, FUNCTION_TYPES):
+            return visit_function(x, path)
         return visit_other(x, path)
+
+    def visit_function(x: Any, path: Path) -> Edge:
+        owner = x.__self__ if type(x) is types.MethodType else None
+        if owner is not None and id(owner) in seen:
+            # A method of a node of this graph: bound again to that node's copy on
+            # unflatten, so it never ties the GraphDef to this particular object.
+            return ("method", seen[id(owner)], ByValue(x.__func__))
+        try:
+            return ("static", ByValue(x), type(x))
+        except TypeError:  # a closure holding something unhashable
+            _check_hashable(x, path, "", problems, root_names, single)
+            return ("static", x, type(x))
 
     def visit_other(x: Any, path: Path) -> Edge:
         try:
-            jax.tree_util.flatten_one_level(x)
+            children, aux = jax.tree_util.flatten_one_level(x)
         except ValueError:  # not a pytree: a static value, which must be hashable
             _check_hashable(x, path, "", problems, root_names, single)
             return ("static", x, type(x))
@@ -308,11 +211,15 @@ def flatten(
         keyed_children, treedef = jax.tree_util.tree_flatten_with_path(x, is_leaf=one_level)
         if not isinstance(x, tuple):
             mutables.append(x)
-        children = tuple(
-            (_key_name(k), visit(child, (*path, _key_name(k)), x, i))
-            for i, ((k,), child) in enumerate(keyed_children)
-        )
-        return ("pytree", treedef, children)
+            snapshots.append((aux, marked(children)))
+        # A dict subclass (OrderedDict, defaultdict) is read and written by key; any
+        # other node by position (see ``read_slot``).
+        by_key = isinstance(x, dict)
+        edges = []
+        for i, ((k, *_), child) in enumerate(keyed_children):
+            name = _key_name(k)
+            edges.append((name, visit(child, (*path, name), x, name if by_key else i)))
+        return ("pytree", treedef, tuple(edges))
 
     edge_list = []
     for i, root in enumerate(roots):
@@ -394,7 +301,8 @@ def unflatten(
     def build(edge: Edge) -> Any:
         tag = edge[0]
         if tag == "static":
-            return edge[1]
+            value = edge[1]
+            return value.value if type(value) is ByValue else value
         if tag == "ref":
             node = nodes.get(edge[1])
             # a partial GraphDef (a transform's outputs) may refer to nodes built earlier
@@ -452,6 +360,9 @@ def unflatten(
         if tag == "pytree":
             _, treedef, items = edge
             return treedef.unflatten([build(e) for _, e in items])
+        if tag == "method":
+            owner = nodes.get(edge[1])
+            return types.MethodType(edge[2].value, owner if owner is not None else reuse[edge[1]])
         raise AssertionError(f"unknown GraphDef edge {tag!r}")  # internal invariant
 
     roots = tuple(build(edge) for edge in graphdef.edges)

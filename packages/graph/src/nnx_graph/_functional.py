@@ -15,14 +15,15 @@ import jax
 from nnx_graph._cache import GraphCache
 from nnx_graph._errors import StateMismatchError, describe, message
 from nnx_graph._filters import Filter, to_predicate
-from nnx_graph._flatten import FlatGraph, flatten, sorted_keys, unflatten
+from nnx_graph._flatgraph import FlatGraph
+from nnx_graph._flatten import flatten, sorted_keys, unflatten
 from nnx_graph._graphdef import GraphDef
 from nnx_graph._object import Object
 from nnx_graph._paths import Path, format_path
 from nnx_graph._state import State, partition
 from nnx_graph._variable import Variable, VariableState
 
-_SPLIT_CACHE: GraphCache[FlatGraph] = GraphCache(lambda flat: flat)
+_SPLIT_CACHE: GraphCache[FlatGraph] = GraphCache(lambda flat: flat, "nnx.split")
 
 
 def _is_graph_leaf(x: Any) -> bool:
@@ -35,15 +36,36 @@ def _flatten_cached(node: Any) -> tuple[FlatGraph, list[Any]]:
     Keyed by the identity of the objects at the top of ``node`` (``node`` itself, or the
     objects in a tuple/list/dict of them), so ``split((model, optimizer))`` hits even
     though the tuple is new each time. See ``_cache`` for why a hit is never stale.
+    Anything else at the top (an array, a number) is walked afresh each time.
     """
     top, treedef = jax.tree_util.tree_flatten(node, is_leaf=_is_graph_leaf)
-    key = (treedef, tuple(map(id, top)))
-    flat = _SPLIT_CACHE.get(key)
-    if flat is not None:
-        return flat, flat.read_leaves()
-    flat = flatten((node,))
-    _SPLIT_CACHE.put(key, flat)
-    return flat, flat.leaves
+    transient: list[int] = []
+    if not top or not _objects_in_containers(node, transient):
+        flat = flatten((node,))
+        return flat, flat.leaves
+
+    def build() -> tuple[FlatGraph, FlatGraph]:
+        flat = flatten((node,), watch=True)
+        return flat, flat.cached_copy(top, keep_nodes=False, transient=frozenset(transient))
+
+    flat, hit = _SPLIT_CACHE.lookup(treedef, top, build)
+    return flat, flat.read_leaves() if hit else flat.leaves
+
+
+def _objects_in_containers(node: Any, containers: list[int]) -> bool:
+    """Whether ``node`` is objects in plain lists / tuples / dicts; collects their ids.
+
+    Those containers are built for the call (``split((model, optimizer))``): the cache
+    key fixes their contents, and the cache must not keep them.
+    """
+    if _is_graph_leaf(node):
+        return True
+    if type(node) is list or type(node) is dict:
+        containers.append(id(node))
+    elif type(node) is not tuple:
+        return False
+    children = node.values() if type(node) is dict else node
+    return all(_objects_in_containers(child, containers) for child in children)
 
 
 def _states_of(flat: FlatGraph, op: str, leaves: list[Any] | None = None) -> dict[Path, Any]:

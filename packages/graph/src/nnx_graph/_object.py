@@ -43,7 +43,15 @@ class Object:
     ('Variable', 1)
     """
 
-    __slots__ = ("__dict__", "__weakref__", "_nnx_escaped", "_nnx_trace", "_nnx_watched")
+    __slots__ = (
+        "__dict__",
+        "__weakref__",
+        "_nnx_calls",
+        "_nnx_escaped",
+        "_nnx_trace",
+        "_nnx_watched",
+    )
+    _nnx_calls: dict[Any, Any] | None
     _nnx_escaped: bool
     _nnx_trace: Any
     _nnx_watched: bool
@@ -59,15 +67,17 @@ class Object:
             current.value = value
             return
         self.check_trace(name)
+        object.__setattr__(self, name, value)
+        # After the write: a cache walking this object meanwhile from another thread
+        # either read the new value or marked it watched first (see nnx_graph._cache).
         if self._nnx_watched:
             _tracking.bump_epoch()
-        object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         self.check_trace(name)
+        object.__delattr__(self, name)
         if self._nnx_watched:
             _tracking.bump_epoch()
-        object.__delattr__(self, name)
 
     def check_trace(self, name: str = "") -> None:
         """Raise if this object is edited outside the trace it belongs to."""
@@ -128,6 +138,7 @@ def init_object(obj: Object, trace: Any = None) -> None:
     object.__setattr__(obj, "_nnx_trace", _tracking.current_trace() if trace is None else trace)
     object.__setattr__(obj, "_nnx_watched", False)
     object.__setattr__(obj, "_nnx_escaped", False)
+    object.__setattr__(obj, "_nnx_calls", None)  # cached walks (see nnx_graph._cache)
 
 
 def _default_reduce(collected: tuple[Any, ...], value: Any) -> tuple[Any, ...]:

@@ -14,6 +14,8 @@ This module needs only numpy and jax: the treescope rendering lives in ``nnx-dis
 
 from __future__ import annotations
 
+import types
+
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -201,6 +203,8 @@ def short_value(value: Any) -> str:
         return value.__name__
     if isinstance(value, jax.ShapeDtypeStruct):
         return f"ShapeDtypeStruct(shape={value.shape}, dtype={value.dtype})"
+    if isinstance(value, types.MethodType):  # its repr would print the whole owner
+        return f"<bound method {type(value.__self__).__name__}.{value.__name__}>"
     text = repr(value)
     return text if "\n" not in text else describe(value)
 
@@ -339,6 +343,9 @@ def _edge(edge: Edge, path: Path, paths: dict[int, Path], root: str, depth: int)
         return "Array"
     if tag == "ref":
         return f"<shared: {format_path(paths[edge[1]], root)}>"
+    if tag == "method":
+        owner = format_path(paths[edge[1]], root)
+        return f"<method {getattr(edge[2].value, '__name__', '?')} of {owner}>"
     if tag == "var":
         paths[edge[1]] = path
         metadata = dict(edge[3]) if edge[3] else {}

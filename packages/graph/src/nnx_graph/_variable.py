@@ -45,13 +45,14 @@ class Variable(Generic[A]):
     5.0
     """
 
-    __slots__ = ("__weakref__", "_metadata", "_trace", "_value", "_watched")
+    __slots__ = ("__weakref__", "_metadata", "_nnx_calls", "_trace", "_value", "_watched")
     _metadata: dict[str, Any]
+    _nnx_calls: dict[Any, Any] | None
     _trace: Any
     _value: Any
     _watched: bool
     _fields: ClassVar[frozenset[str]] = frozenset(
-        {"value", "_value", "_metadata", "_trace", "_watched"}
+        {"value", "_value", "_metadata", "_nnx_calls", "_trace", "_watched"}
     )
 
     def __init__(self, value: A, **metadata: Any) -> None:
@@ -74,6 +75,7 @@ class Variable(Generic[A]):
         object.__setattr__(self, "_metadata", metadata)
         object.__setattr__(self, "_trace", _tracking.current_trace())
         object.__setattr__(self, "_watched", False)
+        object.__setattr__(self, "_nnx_calls", None)  # cached walks (see nnx_graph._cache)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -148,20 +150,24 @@ class Variable(Generic[A]):
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "_metadata" or name == "__class__":
+            # Metadata and kind are structure: cached walks recorded them. Written
+            # first, then the epoch moves, so a walk racing with this sees one or the
+            # other (see nnx_graph._cache).
+            object.__setattr__(self, name, value)
+            if self._watched:
+                _tracking.bump_epoch()
+            return
         if name in Variable._fields or name.startswith("_"):
             object.__setattr__(self, name, value)
             return
         self.check_trace()
-        if self._watched:
-            _tracking.bump_epoch()
         self._metadata = {**self._metadata, name: value}
 
     def __delattr__(self, name: str) -> None:
         if name not in self._metadata:
             raise AttributeError(f"{type(self).__name__} has no metadata {name!r}")
         self.check_trace()
-        if self._watched:
-            _tracking.bump_epoch()
         self._metadata = {k: v for k, v in self._metadata.items() if k != name}
 
     # -- conversion --------------------------------------------------------------------
@@ -189,7 +195,8 @@ class Variable(Generic[A]):
     def copy_from(self, other: Variable[A]) -> None:
         """Make this Variable hold ``other``'s value and metadata."""
         self.value = other.value
-        self._metadata = dict(other._metadata)
+        if other._metadata != self._metadata:
+            self._metadata = dict(other._metadata)
 
     # -- behave like the value ---------------------------------------------------------
 

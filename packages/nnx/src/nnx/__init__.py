@@ -9,6 +9,8 @@ the workspace, which can also be installed and imported on its own.
 from nnx_graph import All as All
 from nnx_graph import Any as Any
 from nnx_graph import EscapedTraceError as EscapedTraceError
+from nnx_graph import StaleCacheError as StaleCacheError
+from nnx_graph import check_fast_path as check_fast_path
 from nnx_graph import Everything as Everything
 from nnx_graph import Filter as Filter
 from nnx_graph import FilterError as FilterError

@@ -1,15 +1,18 @@
 """The fast path: skip re-flattening object graphs whose structure has not changed.
 
 Flattening a graph costs Python work per node; a training step calls the same jitted
-function with the same objects thousands of times. Each transformed function therefore
-keeps a small cache from (argument structure, identity of the objects passed, static
-arguments) to the ``Lifted`` inputs it built last time: the GraphDef, the static
-InputSpec (what JAX's own cache is keyed on) and the slots where every leaf lives. On a
-hit, a call only reads the leaf values out of those slots.
+function with the same objects thousands of times. Calls are therefore cached by
+(argument structure, identity of the objects passed, static arguments) to the ``Lifted``
+inputs built last time: the GraphDef, the static InputSpec (what JAX's own cache is
+keyed on) and the slots where every leaf lives. On a hit, a call only reads the leaf
+values out of those slots.
 
 A hit is never stale: ``nnx_graph.GraphCache`` invalidates an entry on any structural
-edit (a sub-module or Variable replaced, a list or dict edited, a static attribute
-changed, ``train()``/``eval()``), and a new object passed is a new key.
+edit (a sub-module or Variable replaced, a list or dict edited, a static attribute or
+metadata changed, ``train()``/``eval()``), and a new object passed is a new key. The
+entries live on the objects (see ``nnx_graph._cache``) and are shared by every jitted
+function called with the same objects in the same way, so they hold no arrays, die
+with their objects, and a loop passing many objects through one function hits for each.
 """
 
 from __future__ import annotations
@@ -22,24 +25,19 @@ import jax
 from nnx_graph import GraphCache
 from nnx_transforms._protocol import GRAPH_TYPES, Lifted, is_variable, lift
 
+# One namespace for every jitted function: the lifted inputs depend on the call's
+# arguments and static arguments only, never on the function.
+_CALLS: GraphCache[Lifted] = GraphCache(lambda lifted: lifted.flat, "nnx.jit")
+
 
 class CallCache:
-    """Lifted inputs of recent calls, reused while their structure is unchanged."""
+    """One jitted function's view of the shared call cache, with its own counters."""
 
-    __slots__ = ("_cache",)
+    __slots__ = ("hits", "misses")
 
     def __init__(self) -> None:
-        self._cache: GraphCache[Lifted] = GraphCache(lambda lifted: lifted.flat)
-
-    @property
-    def hits(self) -> int:
-        """Calls served from the cache."""
-        return self._cache.hits
-
-    @property
-    def misses(self) -> int:
-        """Calls that had to flatten their arguments."""
-        return self._cache.misses
+        self.hits = 0
+        self.misses = 0
 
     def lift(
         self,
@@ -52,20 +50,26 @@ class CallCache:
         others: list[Any] = []
         if not kwargs and all(isinstance(arg, GRAPH_TYPES) for arg in args):
             # The usual training step, ``step(model, optimizer)``: objects only, so their
-            # identities alone fix the argument structure (a key no other call shape has).
-            key: tuple[Any, ...] = (tuple(map(id, args)), statics)
+            # identities alone fix the argument structure (no pytree flatten at all).
+            key: tuple[Any, ...] = (len(args), statics)
+            roots: tuple[Any, ...] = args
         else:
             leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_variable)
-            objects = tuple(id(x) for x in leaves if isinstance(x, GRAPH_TYPES))
-            key = (treedef, objects, statics)
+            roots = tuple(x for x in leaves if isinstance(x, GRAPH_TYPES))
+            key = (treedef, statics)
             others = [x for x in leaves if not isinstance(x, GRAPH_TYPES)]
-        cached = self._cache.get(key)
-        if cached is None:
-            cached = lift(args, kwargs, statics=statics, root_names=root_names)
-            self._cache.put(key, cached)
-            return cached
-        return Lifted(cached.spec, cached.flat, others) if others else cached
+
+        def build() -> tuple[Lifted, Lifted]:
+            lifted = lift(args, kwargs, statics=statics, root_names=root_names, watch=True)
+            return lifted, Lifted(lifted.spec, lifted.flat.cached_copy(roots), [], ())
+
+        lifted, hit = _CALLS.lookup(key, roots, build)
+        if not hit:
+            self.misses += 1
+            return lifted
+        self.hits += 1
+        return Lifted(lifted.spec, lifted.flat, others, roots)
 
     def clear(self) -> None:
-        """Forget every entry (and the references they hold)."""
-        self._cache.clear()
+        """Forget every cached call (of every function: entries are shared)."""
+        _CALLS.clear()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 import jax
 
@@ -24,10 +24,17 @@ from nnx_transforms._protocol import (
     apply,
     argument_owners,
     call_pure,
-    write_some,
+    check_writable,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class CacheInfo(NamedTuple):
+    """``JitWrapped.cache_info()``: calls served by the fast path, and calls that walked."""
+
+    hits: int
+    misses: int
 
 
 def _as_tuple(value: int | str | Sequence[Any] | None) -> tuple[Any, ...]:
@@ -185,9 +192,10 @@ class JitWrapped:
         flat = lifted.flat
         if spec.simple and spec.changed is not None and flat.writable:  # the common case
             if in_leaves:
-                write_some(flat, spec.changed, in_leaves)
+                check_writable(flat, spec.changed)
+                flat.write_some(spec.changed, in_leaves)
             return jax.tree_util.tree_unflatten(spec.out_treedef, dynamic)
-        return apply(flat, spec, in_leaves, new_leaves, dynamic)
+        return apply(flat, spec, in_leaves, new_leaves, dynamic, lifted.nodes())
 
     def _laid_out(
         self,
@@ -246,6 +254,14 @@ class JitWrapped:
         other_args = [a for i, a in enumerate(leaf_args) if i not in object_positions]
         donated_other = tuple(i for i, a in enumerate(other_args) if a in donated_args)
         return _Layout(len(lifted.flat.slots), len(other_args), tuple(donated_graph), donated_other)
+
+    def cache_info(self) -> CacheInfo:
+        """How many calls reused a cached walk of their arguments (hits) or walked them.
+
+        A steady training loop shows one miss per object and call structure, then hits;
+        misses that keep growing mean something edits the model's structure each step.
+        """
+        return CacheInfo(self._cache.hits, self._cache.misses)
 
     def lower(self, *args: Any, **kwargs: Any) -> Any:
         """Lower for the given arguments (``.compile()``, ``.as_text()`` as with jax.jit)."""
@@ -314,6 +330,18 @@ def jit(fun: Callable[..., Any] | None = None, **options: Any) -> Any:
     positional argument: None (unspecified), a Sharding, a pytree prefix of a plain
     argument, or for an object a State of shardings (``nnx.get_named_sharding``).
     ``out_shardings`` is one Sharding, or a prefix of the function's array outputs.
+
+    Calls with the same objects reuse the previous walk of their graphs (the fast path;
+    ``cache_info()`` counts hits) and are never stale for edits made through Python:
+    attribute assignment and deletion, list and dict operations, Variable values and
+    metadata, ``nnx.update``, ``train()``/``eval()``. Edits that bypass attribute
+    assignment (``object.__setattr__(m, ...)``, ``m.__dict__[k] = ...``,
+    ``vars(m).update(...)``) are not supported: ``nnx.check_fast_path()`` (or
+    ``NNX_CHECK_FAST_PATH=1``) verifies every hit and names them. Results are written
+    back all at once after the call returns: a failed call, or one interrupted by
+    KeyboardInterrupt, leaves the objects either as they were or fully updated. A
+    model is not thread-safe: two threads training one model lose updates (the cache
+    itself is safe to use from several threads).
 
     >>> import jax.numpy as jnp
     >>> from nnx_graph import Module, Variable

@@ -32,8 +32,14 @@ from nnx_graph import (
     TraceContextError,
     Variable,
     bump_epoch,
+    current_trace_ref,
+    describe,
     flatten,
+    format_path,
     mark_escaped,
+    message,
+    node_trace_ref,
+    read_slot,
 )
 from nnx_graph import unflatten as unflatten_graph
 from nnx_transforms._captured import explain
@@ -114,14 +120,29 @@ class InputSpec:
 
 
 class Lifted:
-    """The caller's side of one transformed call: its arguments, split once."""
+    """The caller's side of one transformed call: its arguments, split once.
 
-    __slots__ = ("flat", "other_leaves", "spec")
+    ``roots`` are the call's objects when ``flat`` is a cached copy, whose nodes have
+    holes where those objects go (``FlatGraph.nodes_with``); empty otherwise.
+    """
 
-    def __init__(self, spec: InputSpec, flat: FlatGraph, other_leaves: list[Any]) -> None:
+    __slots__ = ("flat", "other_leaves", "roots", "spec")
+
+    def __init__(
+        self,
+        spec: InputSpec,
+        flat: FlatGraph,
+        other_leaves: list[Any],
+        roots: Sequence[Any] = (),
+    ) -> None:
         self.spec = spec
         self.flat = flat
         self.other_leaves = other_leaves
+        self.roots = roots
+
+    def nodes(self) -> list[Any]:
+        """Every node of the call's graph, by index (what ``apply`` reconciles)."""
+        return self.flat.nodes_with(self.roots)
 
 
 def lift(
@@ -130,12 +151,17 @@ def lift(
     *,
     statics: tuple[tuple[Any, Any], ...] = (),
     root_names: Sequence[str] | None = None,
+    watch: bool = False,
 ) -> Lifted:
-    """Split a call's arguments: objects jointly into a FlatGraph, the rest as leaves."""
+    """Split a call's arguments: objects jointly into a FlatGraph, the rest as leaves.
+
+    ``watch``: the walk will be cached (see ``nnx_graph.flatten``).
+    """
     leaves, treedef = tree_flatten((args, kwargs))
     positions = tuple(i for i, leaf in enumerate(leaves) if isinstance(leaf, GRAPH_TYPES))
     roots = [leaves[i] for i in positions]
-    flat = flatten(roots, root_names=root_names or _root_names(args, kwargs, leaves, positions))
+    names = root_names or _root_names(args, kwargs, leaves, positions)
+    flat = flatten(roots, root_names=names, watch=watch)
     others = [leaf for leaf in leaves if not isinstance(leaf, GRAPH_TYPES)]
     return Lifted(InputSpec(flat.graphdef, treedef, positions, statics), flat, others)
 
@@ -280,10 +306,12 @@ def leave(
     in_leaves = flat.leaves[:n_input_leaves]
     changed: tuple[int, ...] | None = None
     if unchanged and changed_only:
+        # A leaf that is not an array (a Variable holding a dict, a KV cache) may have
+        # been edited in place: the same object, new contents. It always goes back.
         changed = tuple(
             i
             for i, (new, old) in enumerate(zip(in_leaves, input_leaves, strict=True))
-            if new is not old
+            if new is not old or not isinstance(new, jax.Array)
         )
         in_leaves = [in_leaves[i] for i in changed]
     dynamic, statics = [], []
@@ -320,26 +348,89 @@ def apply(
     in_leaves: Sequence[Any],
     new_leaves: Sequence[Any],
     dynamic: Sequence[Any],
+    nodes: Sequence[Any] | None = None,
 ) -> Any:
-    """Write a transform's results into the caller's objects and rebuild its return value."""
+    """Write a transform's results into the caller's objects and rebuild its return value.
+
+    ``nodes`` are the caller's graph nodes by index (``Lifted.nodes()``; by default
+    ``lifted_flat.nodes``). Nothing is written unless every object written belongs to
+    the trace running now (see ``check_writable``).
+    """
+    existing = lifted_flat.nodes if nodes is None else nodes
     if spec.inputs_unchanged and lifted_flat.writable:
         if spec.changed is None:
+            check_writable(lifted_flat, None)
             lifted_flat.write_leaves(in_leaves)
         elif spec.changed:
-            write_some(lifted_flat, spec.changed, in_leaves)
+            check_writable(lifted_flat, spec.changed)
+            lifted_flat.write_some(spec.changed, in_leaves)
         if spec.out_object_positions:
             out_graphdef = GraphDef(spec.graphdef.edges[spec.n_inputs :])
-            out_roots, _ = unflatten_graph(out_graphdef, new_leaves, existing=lifted_flat.nodes)
+            out_roots, _ = unflatten_graph(out_graphdef, new_leaves, existing=existing)
         else:
             out_roots = ()
     else:
+        check_writable(lifted_flat, None, existing)
         all_leaves = _full_input_leaves(lifted_flat, spec, in_leaves)
-        roots, _ = unflatten_graph(
-            spec.graphdef, [*all_leaves, *new_leaves], existing=lifted_flat.nodes
-        )
-        bump_epoch()  # the caller's objects may have changed structure
+        leaves = [*all_leaves, *new_leaves]
+        try:
+            roots, _ = unflatten_graph(spec.graphdef, leaves, existing=existing)
+        except BaseException:
+            # Reconciling is idempotent: an interrupt part-way is finished before it
+            # propagates, so the objects are never left half-updated.
+            roots, _ = unflatten_graph(spec.graphdef, leaves, existing=existing)
+            raise
+        finally:
+            bump_epoch()  # the caller's objects may have changed structure
         out_roots = roots[spec.n_inputs :]
     return rebuild_output(spec, out_roots, dynamic)
+
+
+def check_writable(
+    flat: FlatGraph, indices: Sequence[int] | None, nodes: Sequence[Any] = ()
+) -> None:
+    """Refuse to write into objects that belong to another JAX trace.
+
+    An nnx transform called inside ``jax.jit``, ``jax.grad``, ``lax.fori_loop``, ... on
+    a model captured from outside would write that trace's tracers into the model, which
+    then fails far away with an UnexpectedTracerError. The usual case costs one identity
+    comparison: every node of the walk belongs to the trace running now.
+    """
+    here = current_trace_ref()
+    if flat.trace_ref() is here:
+        return
+    wrong: list[str] = []
+    for i in range(len(flat.slots)) if indices is None else indices:
+        slot = flat.slots[i]
+        owner = slot if isinstance(slot, Variable) else slot[0]
+        ref = node_trace_ref(owner)
+        if ref is not None and ref is not here:
+            wrong.append(f"{_leaf_name(flat, flat.paths[i])}: {describe(read_slot(slot))}")
+    if indices is None:
+        for node in nodes:
+            ref = node_trace_ref(node)
+            if ref is not None and ref is not here and not isinstance(node, Variable):
+                wrong.append(f"a {type(node).__name__} of the graph")
+                break
+    if wrong:
+        raise TraceContextError(
+            message(
+                "An nnx transform cannot write its results into objects created outside "
+                "the JAX transform it runs in (jax.jit, jax.grad, jax.vmap, lax.fori_loop, "
+                "lax.scan, checkify, an outer nnx.jit over a closure, ...).",
+                wrong,
+                expected="objects updated by an inner nnx transform to be passed into the "
+                "outer transform too",
+                fix="pass the model through the outer transform: use nnx.jit / nnx.fori_loop "
+                "/ nnx.scan with the model as an argument instead of capturing it",
+            )
+        )
+
+
+def _leaf_name(flat: FlatGraph, path: Any) -> str:
+    if len(flat.graphdef.edges) == 1:
+        return format_path(path, "args[0]")
+    return format_path(path[1:], f"args[{path[0]}]")
 
 
 def _full_input_leaves(
@@ -351,22 +442,6 @@ def _full_input_leaves(
     for index, value in zip(spec.changed, in_leaves, strict=True):
         values[index] = value
     return values
-
-
-def write_some(flat: FlatGraph, indices: Sequence[int], values: Sequence[Any]) -> None:
-    """Write ``values`` into the slots at ``indices`` only."""
-    slots = flat.slots
-    if flat.only_variables:
-        for index, value in zip(indices, values, strict=True):
-            object.__setattr__(slots[index], "_value", value)
-    else:
-        flat.write_leaves([*_merged(flat.read_leaves(), indices, values)])
-
-
-def _merged(current: list[Any], indices: Sequence[int], values: Sequence[Any]) -> list[Any]:
-    for index, value in zip(indices, values, strict=True):
-        current[index] = value
-    return current
 
 
 def rebuild_output(spec: OutputSpec, out_roots: Sequence[Any], dynamic: Sequence[Any]) -> Any:
