@@ -118,3 +118,66 @@ def test_state_with_filters_need_not_be_exhaustive():
     assert list(params) == ["a"]
     params, nothing = ng.state(model, Param, None)
     assert list(nothing) == []
+
+
+class Tagged(ng.Module):
+    def __init__(self):
+        self.kernel = Param(jnp.ones(2))
+        self.frozen = Param(jnp.ones(2), tag="pretrained")
+
+
+@pytest.mark.parametrize(
+    ("filter_", "note"),
+    [
+        ("kernal", r"closest name: model\.kernel \(a string filter selects by tag"),
+        (ng.PathContains("kernal"), r"closest name: model\.kernel"),
+        ("kernel", r"model\.kernel is named 'kernel', but a string filter selects .* by .* tag"),
+    ],
+)
+def test_split_warns_when_a_name_filter_matches_nothing_but_a_name_is_close(filter_, note):
+    with pytest.warns(
+        ng.FilterWarning,
+        match=r"(?s)nnx\.split: the filter .* matches no value.*"
+        + note
+        + r".*Fix: nnx\.split\(model, nnx\.PathContains\('kernel'\), \.\.\.\)",
+    ) as record:
+        _, selected, rest = ng.split(Tagged(), filter_, ...)
+    assert record[0].filename == __file__  # stacklevel points at the user's call
+    assert list(selected) == [] and sorted(rest) == ["frozen", "kernel"]
+
+
+def test_split_warns_naming_the_closest_tag():
+    with pytest.warns(
+        ng.FilterWarning,
+        match=r"(?s)closest tag: 'pretrained' \(on model\.frozen\).*"
+        r"Fix: nnx\.split\(model, 'pretrained', Param, \.\.\.\)",
+    ):
+        ng.split(Tagged(), "pretrianed", Param, ...)
+
+
+def test_state_split_warns_with_the_state_spelling():
+    _, state = ng.split(Tagged())
+    with pytest.warns(
+        ng.FilterWarning, match=r"(?s)State\.split: .*Fix: state\.split\('pretrained', \.\.\.\)"
+    ) as record:
+        state.split("pretrain", ...)
+    assert record[0].filename == __file__
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        ("pretrained", ...),  # matches a tag
+        ("unrelated", ...),  # nothing close: a tag this model just does not use
+        (ng.PathContains("kernel"), ...),  # matches a name
+        (Param, ng.PathContains("kernel"), ...),  # matches, though Param took it first
+    ],
+)
+def test_split_stays_silent_when_the_filter_is_not_a_near_miss(filters):
+    _, *states = ng.split(Tagged(), *filters)  # warnings are errors in this test suite
+    assert len(states) == len(filters)
+
+
+def test_without_a_catch_all_the_filter_error_speaks_instead_of_a_warning():
+    with pytest.raises(ng.FilterError, match=r"model\.frozen.*(?s:.*)Fix: add `\.\.\.`"):
+        ng.split(Tagged(), ng.PathContains("kernal"), ng.PathContains("kernel"))

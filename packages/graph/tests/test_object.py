@@ -84,6 +84,58 @@ def test_assigning_a_module_or_none_over_a_variable_replaces_it():
     assert ng.graphdef(other) != ng.graphdef(Leaf())
 
 
+@pytest.mark.parametrize("value", [[1.0, 2.0], (1.0, 2.0), {"a": 1.0}])
+def test_assigning_a_container_over_an_array_variable_is_refused(value):
+    leaf = Leaf()
+    box = leaf.w
+    with pytest.raises(
+        TypeError,
+        match=r"(?s)Cannot assign a \w+ to Leaf\.w: it holds a Param.*"
+        r"Leaf\.w: Param\(Array\(shape=\(2,\), dtype=float32\)\); assigned: \w+ of \d.*"
+        r"Fix: module\.w = jnp\.asarray\(value\)",
+    ):
+        leaf.w = value
+    assert leaf.w is box  # unchanged
+    np.testing.assert_array_equal(box.value, jnp.ones(2))
+
+
+def test_assigning_a_list_of_variables_over_a_variable_is_refused():
+    leaf = Leaf()
+    box = leaf.w
+    with pytest.raises(
+        TypeError,
+        match=r"(?s)Cannot assign a list holding Variables or Objects to Leaf\.w: "
+        r"it holds a Param.*Fix: del module\.w; module\.w = \[\.\.\.\]",
+    ):
+        leaf.w = [Param(jnp.ones(1)), Param(jnp.zeros(1))]
+    assert leaf.w is box
+    del leaf.w  # the fix: remove the Param first, then the list is a plain attribute
+    leaf.w = [Param(jnp.ones(1)), Param(jnp.zeros(1))]
+    assert [type(p) for p in leaf.w] == [Param, Param]
+
+
+def test_numpy_arrays_and_scalars_still_write_the_value():
+    leaf = Leaf()
+    box = leaf.w
+    leaf.w = np.zeros(2, np.float32)
+    assert leaf.w is box
+    np.testing.assert_array_equal(box.value, np.zeros(2))
+    leaf.w = 3.0
+    assert leaf.w is box and box.value == 3.0
+
+
+def test_a_variable_holding_a_container_takes_containers():
+    # A KV cache dict or sown tuples: the container is the Variable's kind of value.
+    counter = Counter()
+    counter.cache = Intermediate({"k": jnp.zeros(2)})
+    box = counter.cache
+    counter.cache = {"k": jnp.ones(2), "v": jnp.ones(2)}
+    assert counter.cache is box and sorted(box.value) == ["k", "v"]
+    counter.lazy = Intermediate(None)  # a cache filled on first use
+    counter.lazy = (jnp.ones(1),)
+    assert type(counter.lazy) is Intermediate and len(counter.lazy.value) == 1
+
+
 def test_plain_attributes_are_replaced():
     leaf = Leaf()
     leaf.rate = 0.5

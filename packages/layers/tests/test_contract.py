@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nnx_graph import Module, merge, split
+from nnx_graph import LayerInputError, Module, merge, split
 from nnx_layers import (
     BatchNorm,
     Conv,
@@ -150,6 +150,36 @@ def test_survives_split_merge_with_identical_outputs(case):
     assert copied.keys() == original.keys()
     for path in original:
         np.testing.assert_array_equal(_raw(copied[path]), _raw(original[path]), err_msg=str(path))
+
+
+class Holder(Module):
+    """Holds the layer under test one level down, so errors must name its path."""
+
+    def __init__(self, layer):
+        self.block = [layer]
+
+    def __call__(self, x):
+        return self.block[0](x)
+
+
+@pytest.mark.parametrize("bad", ["abc", None])
+def test_a_non_array_input_names_the_layer_path_and_the_fix(case, bad):
+    with pytest.raises(
+        LayerInputError,
+        match=rf"(?s)^model\.block\[0\]\S* \(\w+\): expected an array input, got {bad!r}.*"
+        r"Fix: pass a jax\.Array, e\.g\. layer\(jnp\.asarray\(x\)\)",
+    ):
+        Holder(case.build(Rngs(0)))(bad)
+
+
+def test_a_string_array_input_names_the_layer_path_and_the_fix(case):
+    with pytest.raises(
+        LayerInputError,
+        match=r"(?s)^model\.block\[0\]\S* \(\w+\): expected a numeric array input, "
+        r"got ndarray\(shape=\(1, 3\), dtype=str.*"
+        r"Fix: pass numbers, e\.g\. layer\(jnp\.asarray\(x, jnp\.float32\)\)",
+    ):
+        Holder(case.build(Rngs(0)))(np.array([["a", "b", "c"]]))
 
 
 def test_same_seed_same_values(case):

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nnx_graph import LayerInputError
+from nnx_graph import LayerInputError, Module
 from nnx_layers import Embed
 from nnx_variables import Param, Rngs
 
@@ -33,9 +33,28 @@ def test_lookup_appends_features_axis_and_negative_indices_count_from_end():
     np.testing.assert_array_equal(y[1, 0], embed.embedding.value[4])
 
 
-def test_out_of_range_index_gives_nan():
-    y = Embed(5, 3, rngs=Rngs(0))(jnp.array([5]))
+def test_out_of_range_index_gives_nan_under_jit():
+    embed = Embed(5, 3, rngs=Rngs(0))
+    y = jax.jit(lambda ids: embed(ids))(jnp.array([5]))  # traced: cannot be checked
     assert bool(jnp.all(jnp.isnan(y)))
+
+
+@pytest.mark.parametrize("ids", [jnp.array([[1, 5]]), np.array([[1, -6]])])
+def test_out_of_range_concrete_index_names_it_and_num_embeddings(ids):
+    class Model(Module):
+        def __init__(self):
+            self.tokens = Embed(5, 3, rngs=Rngs(0))
+
+        def __call__(self, ids):
+            return self.tokens(ids)
+
+    with pytest.raises(
+        LayerInputError,
+        match=r"(?s)^model\.tokens \(Embed\): 1 index out of range for num_embeddings=5: "
+        r"-?[56] at \[0, 1\].*Expected: indices in \[-5, 5\).*"
+        r"Fix: Embed\(\d, 3, \.\.\.\) to hold every id, or embed\(jnp\.clip\(ids, 0, 4\)\)",
+    ):
+        Model()(ids)
 
 
 def test_single_row_table_broadcasts():

@@ -380,3 +380,78 @@ def test_a_wrt_filter_that_selects_nothing_lists_the_variables() -> None:
 def test_a_tx_that_is_not_an_optax_transformation() -> None:
     with pytest.raises(TypeError, match=r"(?s)got 'adam'.*Fix: nnx\.Optimizer\(model, optax\.adam"):
         Optimizer(Model(Rngs(0)), "adam")  # type: ignore[arg-type]
+
+
+def _bigger_w(model: Model) -> None:
+    model.w = Param(jnp.ones((3, 5)))
+
+
+def _added(model: Model) -> None:
+    model.extra = Param(jnp.ones(4))
+
+
+def _removed(model: Model) -> None:
+    del model.b
+
+
+def _narrower_b(model: Model) -> None:
+    # (1,) broadcasts against Adam's (2,) state: optax alone would not even fail, and would
+    # write a parameter of shape (2,).
+    model.b = Param(jnp.zeros((1,)))
+
+
+@pytest.mark.parametrize(
+    ("surgery", "problem"),
+    [
+        (
+            _bigger_w,
+            r"model\.w: Array\(shape=\(3, 5\), dtype=float32\) now; the optimizer "
+            r"state was built for shape \(3, 2\)",
+        ),
+        (
+            _added,
+            r"model\.extra: Array\(shape=\(4,\), dtype=float32\) was added after the "
+            r"Optimizer was built; it has no optimizer state",
+        ),
+        (_removed, r"model\.b: gone from the model; the optimizer state still holds shape \(2,\)"),
+        (
+            _narrower_b,
+            r"model\.b: Array\(shape=\(1,\), dtype=float32\) now; the optimizer state "
+            r"was built for shape \(2,\)",
+        ),
+    ],
+)
+def test_model_surgery_after_building_names_the_changed_paths_and_the_fix(
+    surgery: Callable[[Model], None], problem: str
+) -> None:
+    model = Model(Rngs(0))
+    optimizer = Optimizer(model, optax.adam(0.1))
+    surgery(model)
+    grads = jax.tree_util.tree_map(jnp.ones_like, state(model, Param))
+    params_before = jax.tree_util.tree_map(np.asarray, state(model, Param).to_pure_dict())
+
+    def call() -> None:
+        with pytest.raises(
+            ValueError,
+            match=r"(?s)^Optimizer\.update: the model's parameters changed after the Optimizer "
+            r"was built.*" + problem + r".*Fix: optimizer = nnx\.Optimizer\(model, optimizer\.tx, "
+            r"wrt=nnx\.Param\)  # rebuild it after changing the model",
+        ):
+            optimizer.update(grads)
+
+    _unchanged_after(optimizer, call)
+    params_after = jax.tree_util.tree_map(np.asarray, state(model, Param).to_pure_dict())
+    assert jax.tree_util.tree_all(
+        jax.tree_util.tree_map(np.array_equal, params_before, params_after)
+    )
+    optimizer = Optimizer(model, optax.adam(0.1))  # the fix
+    optimizer.update(grads)
+    assert int(optimizer.step.value) == 1
+
+
+def test_surgery_that_keeps_every_shape_needs_no_rebuild() -> None:
+    model = Model(Rngs(0))
+    optimizer = Optimizer(model, optax.adam(0.1))
+    model.w = Param(jnp.zeros((3, 2)))  # same path and shape: the state still fits
+    optimizer.update(jax.tree_util.tree_map(jnp.ones_like, state(model, Param)))
+    assert int(optimizer.step.value) == 1

@@ -126,3 +126,24 @@ def test_a_subclass_with_metrics_under_nnx_jit() -> None:
     assert int(state.metrics.count.value) == 3
     assert float(state.metrics.total.value) == pytest.approx(sum(losses), rel=1e-6)
     np.testing.assert_allclose(model.w.value, _reference(3)["w"], rtol=1e-6, atol=1e-7)
+
+
+def test_model_surgery_between_jitted_steps_names_the_path_and_the_fix() -> None:
+    model = Model(Rngs(0))
+    optimizer = Optimizer(model, optax.adam(1e-2))
+
+    @transforms.jit
+    def train_step(model: Model, optimizer: Optimizer) -> jax.Array:
+        loss, grads = transforms.value_and_grad(_loss)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    train_step(model, optimizer)
+    model.scale = Param(jnp.ones(2))  # a new parameter: the next call retraces
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)model\.scale: Array\(shape=\(2,\), dtype=float32\) was added after the "
+        r"Optimizer was built.*Fix: optimizer = nnx\.Optimizer\(model, optimizer\.tx",
+    ):
+        train_step(model, optimizer)
+    assert int(optimizer.step.value) == 1

@@ -109,3 +109,43 @@ def test_a_failing_loss_leaves_the_model_unchanged(kit: Any) -> None:
     with pytest.raises(ValueError, match="bad loss"):
         grad(bad)(model)
     assert kit.same_values(kit.values(model), before)
+
+
+@pytest.mark.parametrize("transform", [grad, value_and_grad])
+def test_a_non_scalar_loss_gives_the_reduction_fix(kit: Any, transform: Any) -> None:
+    model = kit.Stateful(3, 4, rngs=Rngs(0))
+    before = kit.values(model)
+    with pytest.raises(
+        TypeError,
+        match=rf"(?s)^nnx\.{transform.__name__}: the loss is Array\(shape=\(2, 4\), "
+        r"dtype=float32\); gradients need a scalar loss\..*Fix: return loss\.mean\(\)",
+    ):
+        transform(lambda m: m(jnp.ones((2, 3))))(model)
+    assert kit.same_values(kit.values(model), before)
+
+
+def test_a_loss_and_aux_without_has_aux_gives_the_has_aux_fix(kit: Any) -> None:
+    model = kit.Dense(3, 1, rngs=Rngs(0))
+    with pytest.raises(
+        TypeError,
+        match=r"(?s)^nnx\.grad: the function returned a tuple of 2, not a scalar loss.*"
+        r"Fix: nnx\.grad\(loss_fn, has_aux=True\)",
+    ):
+        grad(lambda m: (m(jnp.ones((1, 3))).sum(), {"n": 1}))(model)
+
+
+def test_a_non_scalar_loss_is_caught_under_jit_too(kit: Any) -> None:
+    model = kit.Dense(3, 2, rngs=Rngs(0))
+    step = jit(lambda m, x: grad(lambda m: m(x))(m))
+    with pytest.raises(TypeError, match=r"(?s)nnx\.grad: the loss is Array\(shape=\(1, 2\).*Fix"):
+        step(model, jnp.ones((1, 3)))
+
+
+def test_a_loss_that_is_not_an_array_names_it_and_the_fix(kit: Any) -> None:
+    model = kit.Dense(3, 1, rngs=Rngs(0))
+    with pytest.raises(
+        TypeError,
+        match=r"(?s)^nnx\.grad: the function returned list, not a scalar loss.*"
+        r"Fix: return jnp\.mean\(\(model\(x\) - y\) \*\* 2\)",
+    ):
+        grad(lambda m: [m(jnp.ones((1, 3))).sum()])(model)

@@ -83,6 +83,47 @@ def test_unhashable_static_argument_is_a_clear_error(kit: Any) -> None:
         f(jnp.ones(1), [1, 2])
 
 
+def test_a_variable_holding_a_string_names_its_path_and_the_fix(model: Any, kit: Any) -> None:
+    model.dense.name = Variable("encoder")
+    w, count = model.dense.w.value, int(model.count.value)
+    with pytest.raises(
+        TypeError,
+        match=r"(?s)^nnx\.jit: args\[0\]\.dense\.name: 'encoder' \(the value of a Variable\), "
+        r"which jit cannot trace\.\nExpected: Variable values under jit to be arrays or "
+        r"scalars.*Fix: self\.name = 'encoder'  # a plain attribute is static",
+    ):
+        jit(lambda m, x: m(x))(model, jnp.ones((2, 3)))
+    assert model.dense.w.value is w and int(model.count.value) == count
+
+
+def test_a_string_argument_names_it_and_the_static_argnums_fix() -> None:
+    def scaled(x: jax.Array, factor: float, mode: str, extra: str = "") -> jax.Array:
+        return x * factor
+
+    with pytest.raises(
+        TypeError,
+        match=r"(?s)^nnx\.jit: args\[2\]: 'fast' \(an argument\), which jit cannot trace.*"
+        r"Fix: nnx\.jit\(scaled, static_argnums=2\)$",
+    ):
+        jit(scaled)(jnp.ones(2), 2.0, "fast")
+    # numbered as in the user's call, though static arguments were taken out first
+    with pytest.raises(
+        TypeError,
+        match=r"(?s)^nnx\.jit: 2 values passed to scaled are neither arrays nor scalars.*"
+        r"  - args\[2\]: 'fast' \(an argument\)\n  - extra: 'x' \(an argument\).*"
+        r"Fix: nnx\.jit\(scaled, static_argnums=\(1, 2\), static_argnames='extra'\)$",
+    ):
+        jit(scaled, static_argnums=1)(jnp.ones(2), 2.0, "fast", extra="x")
+
+
+def test_type_errors_raised_by_the_function_pass_through_untouched() -> None:
+    def bad(x: jax.Array) -> jax.Array:
+        raise TypeError("the function's own mistake")
+
+    with pytest.raises(TypeError, match=r"^the function's own mistake"):
+        jit(bad)(jnp.ones(2))
+
+
 def test_donation_keeps_the_model_usable(model: Any, kit: Any) -> None:
     step = jit(lambda m, x: m(x), donate_argnums=0)
     x = jnp.ones((2, 3))

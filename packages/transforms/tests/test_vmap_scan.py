@@ -138,3 +138,68 @@ def test_scan_carry_mismatch_is_a_clear_error() -> None:
 
     with pytest.raises(ValueError, match=r"(?s)carry returned holds 2.*carry passed in holds 1"):
         loop(jnp.zeros(()), jnp.arange(3.0))
+
+
+def test_vmap_of_an_unbatched_model_names_its_variables_and_the_fix() -> None:
+    layer = Layer(Rngs(0))
+    w = layer.w.value
+
+    def apply(m: Layer, x: jax.Array) -> jax.Array:
+        return jnp.tanh(x @ m.w.value)
+
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)^nnx\.vmap: in_axes maps the Variables of args\[0\] as batched, but they "
+        r"are not: the batch has size 5\..*"
+        r"  - args\[0\]\.rngs\.default\.key: PRNGKeyArray\(shape=\(\), .*\) has no axis 0.*"
+        r"  - args\[0\]\.w: Array\(shape=\(4, 4\), dtype=float32\) mapped on axis 0 \(size 4\).*"
+        r"Fix: nnx\.vmap\(apply, in_axes=\(None, 0\)\)",
+    ):
+        vmap(apply, in_axes=0)(layer, jnp.ones((5, 4)))
+    assert layer.w.value is w
+    assert vmap(apply, in_axes=(None, 0))(layer, jnp.ones((5, 4))).shape == (5, 4)  # the fix
+
+
+def test_vmap_of_plain_arrays_of_different_sizes_names_them() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)^nnx\.vmap: the values mapped by in_axes do not share one batch size \(3\).*"
+        r"  - y: Array\(shape=\(4,\), dtype=float32\) mapped on axis 0 \(size 4\).*"
+        r"Fix: give every mapped value one size",
+    ):
+        vmap(lambda x, y: x + y)(jnp.ones(3), y=jnp.ones(4))
+
+
+def test_scan_carry_that_changes_shape_names_the_argument_path() -> None:
+    @scan(in_axes=(Carry, 0), out_axes=(Carry, 0))
+    def grow(carry: Any, x: jax.Array) -> Any:
+        layer, history = carry
+        return (layer, jnp.concatenate([history, x])), x
+
+    with pytest.raises(
+        TypeError,
+        match=r"(?s)^nnx\.scan: the loop body returns a carry whose shape or dtype differs.*"
+        r"  - args\[0\]\[1\]: goes in as Array\(shape=\(4,\), dtype=float32\), comes back as "
+        r"Array\(shape=\(8,\), dtype=float32\).*"
+        r"Fix: keep its shape and dtype in the body, or start args\[0\]\[1\] as the body returns "
+        r"it: jnp\.zeros\(\(8,\), jnp\.float32\)",
+    ):
+        grow((Layer(Rngs(0)), jnp.zeros(4)), jnp.ones((3, 4)))
+
+
+def test_scan_carried_variable_that_changes_dtype_is_named_by_path() -> None:
+    layer = Layer(Rngs(0))
+    layer.stat.value = jnp.zeros(4, jnp.int32)
+
+    @scan(in_axes=(Carry, 0), out_axes=Carry)
+    def loop(m: Layer, x: jax.Array) -> Layer:
+        m.stat.value = m.stat.value + x
+        return m
+
+    with pytest.raises(
+        TypeError,
+        match=r"(?s)  - args\[0\]\.stat: goes in as Array\(shape=\(4,\), dtype=int32\), comes back "
+        r"as Array\(shape=\(4,\), dtype=float32\).*Fix: keep its shape and dtype",
+    ):
+        loop(layer, jnp.ones((3, 4)))
+    assert layer.stat.value.dtype == jnp.int32

@@ -16,6 +16,7 @@ from nnx_graph._cache import check_fast_path as check_fast_path
 from nnx_graph._cache import checking_fast_path as checking_fast_path
 from nnx_graph._errors import EscapedTraceError as EscapedTraceError
 from nnx_graph._errors import FilterError as FilterError
+from nnx_graph._errors import FilterWarning as FilterWarning
 from nnx_graph._errors import GraphError as GraphError
 from nnx_graph._errors import LayerInputError as LayerInputError
 from nnx_graph._errors import StaleCacheError as StaleCacheError
@@ -54,9 +55,9 @@ from nnx_graph._object import Object as Object
 from nnx_graph._paths import Path as Path
 from nnx_graph._paths import format_path as format_path
 from nnx_graph._repr import render_text as render_text
-from nnx_graph._static import ByValue as ByValue
 from nnx_graph._repr import size_summary as size_summary
 from nnx_graph._state import State as State
+from nnx_graph._static import ByValue as ByValue
 from nnx_graph._tracking import bump_epoch as bump_epoch
 from nnx_graph._tracking import current_trace as current_trace
 from nnx_graph._tracking import current_trace_ref as current_trace_ref

@@ -24,6 +24,14 @@ class FilterError(GraphError):
     """Filters passed to ``split`` or ``pop`` did not cover every Variable."""
 
 
+class FilterWarning(UserWarning):
+    """A name or tag filter selected nothing while a close name exists: likely a typo.
+
+    A warning, not an error: a tag filter that matches nothing in one model can be right
+    for another. Silence it with ``warnings.filterwarnings('ignore', category=...)``.
+    """
+
+
 class StateMismatchError(GraphError):
     """A State does not fit the GraphDef or object graph it is applied to."""
 

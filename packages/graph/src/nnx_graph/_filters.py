@@ -15,10 +15,13 @@ node. Variable kinds are the common case (``nnx.Param``); the rest combine them.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable
+import difflib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
-from nnx_graph._paths import Path
+from nnx_graph._errors import FilterWarning, message
+from nnx_graph._paths import Path, format_path
 from nnx_graph._variable import Variable, VariableState
 
 Predicate: TypeAlias = Callable[[Path, Any], bool]
@@ -195,3 +198,115 @@ def to_predicate(filter: Filter) -> Predicate:
 def filters_cover_everything(filters: tuple[Filter, ...]) -> bool:
     """Whether the last filter trivially matches all (lets split skip the leftover check)."""
     return bool(filters) and (filters[-1] is Ellipsis or filters[-1] is True)
+
+
+# One typo in a name of four letters or more scores at least 0.75. Shorter names sit
+# too close to each other for a near miss to mean a typo ('enc' and 'dec' score 0.67).
+_CLOSE = 0.75
+
+
+def warn_unmatched_names(
+    flat: Mapping[Path, Any],
+    filters: Sequence[Filter],
+    parts: Sequence[Mapping[Path, Any]],
+    *,
+    op: str,
+    call: str,
+    root: str,
+) -> None:
+    """Warn when a name or tag filter before a catch-all matches nothing but is close to a name.
+
+    ``split(model, 'kernal', ...)`` otherwise succeeds with an empty first State and
+    everything in the catch-all, and the mistake surfaces much later. Only filters the
+    user spelled as text are checked (a string or ``WithTag``, which select by tag, and
+    ``PathContains``), and only when the last filter catches the rest; a string equal to
+    a name in the model also warns, since a string selects by tag, not by name. Called
+    straight from the public function, so ``stacklevel=3`` points at the user's call.
+    ``call`` is how the user spelled the call up to the filters (``nnx.split(model, ``).
+    """
+    if not filters_cover_everything(tuple(filters)):
+        return
+    for position, (filter, part) in enumerate(zip(filters[:-1], parts, strict=False)):
+        text = _filter_text(filter)
+        if part or text is None:
+            continue
+        predicate = to_predicate(filter)
+        if any(predicate(path, leaf) for path, leaf in flat.items()):
+            continue  # it matches; an earlier filter took those values first
+        hint = _closest(text, by_tag=not isinstance(filter, PathContains), flat=flat, root=root)
+        if hint is None:
+            continue
+        note, replacement = hint
+        spelled = [_spell(f) for f in filters]
+        spelled[position] = replacement
+        warnings.warn(
+            message(
+                f"{op}: the filter {_spell(filter)} matches no value, so everything it was "
+                "meant to select falls through to the catch-all.",
+                [note],
+                fix=f"{call}{', '.join(spelled)})",
+            ),
+            FilterWarning,
+            stacklevel=3,
+        )
+
+
+def _filter_text(filter: Filter) -> str | None:
+    """The text of a filter the user spelled by name or tag, else None."""
+    if isinstance(filter, str):
+        return filter
+    if isinstance(filter, WithTag) and isinstance(filter.tag, str):
+        return filter.tag
+    if isinstance(filter, PathContains) and isinstance(filter.key, str):
+        return filter.key
+    return None
+
+
+def _closest(
+    text: str, *, by_tag: bool, flat: Mapping[Path, Any], root: str
+) -> tuple[str, str] | None:
+    """A note naming the closest tag or name to ``text``, and the filter to write instead."""
+    names: dict[str, Path] = {}
+    for path in flat:
+        for end, key in enumerate(path):
+            if isinstance(key, str):
+                names.setdefault(key, path[: end + 1])
+    if by_tag:
+        if text in names:
+            return (
+                f"{format_path(names[text], root)} is named {text!r}, but a string filter "
+                "selects Variables by their tag metadata, not by name",
+                f"nnx.PathContains({text!r})",
+            )
+        tags: dict[str, Path] = {}
+        for path, leaf in flat.items():
+            tag = _tag_of(leaf)
+            if isinstance(tag, str):
+                tags.setdefault(tag, path)
+        close = difflib.get_close_matches(text, list(tags), n=1, cutoff=_CLOSE)
+        if close:
+            return (
+                f"closest tag: {close[0]!r} (on {format_path(tags[close[0]], root)})",
+                repr(close[0]),
+            )
+    close = difflib.get_close_matches(text, list(names), n=1, cutoff=_CLOSE)
+    if not close:
+        return None
+    note = f"closest name: {format_path(names[close[0]], root)}"
+    if by_tag:
+        note += " (a string filter selects by tag; PathContains selects by name)"
+    return note, f"nnx.PathContains({close[0]!r})"
+
+
+def _tag_of(leaf: Any) -> Any:
+    if isinstance(leaf, VariableState):
+        return leaf.metadata.get("tag")
+    if isinstance(leaf, Variable):
+        return leaf.get_metadata().get("tag")
+    return None
+
+
+def _spell(filter: Filter) -> str:
+    if filter is Ellipsis:
+        return "..."
+    return getattr(filter, "__name__", None) or repr(filter)

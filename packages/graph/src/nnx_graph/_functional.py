@@ -14,7 +14,7 @@ import jax
 
 from nnx_graph._cache import GraphCache
 from nnx_graph._errors import StateMismatchError, describe, message
-from nnx_graph._filters import Filter, to_predicate
+from nnx_graph._filters import Filter, to_predicate, warn_unmatched_names
 from nnx_graph._flatgraph import FlatGraph
 from nnx_graph._flatten import flatten, sorted_keys, unflatten
 from nnx_graph._graphdef import GraphDef
@@ -100,7 +100,9 @@ def split(node: Any, *filters: Filter) -> tuple[Any, ...]:
     """Split a graph into its GraphDef and one State per filter.
 
     The filters must together match every state leaf; the first filter that matches a
-    leaf takes it. Shared nodes appear once, at their first path.
+    leaf takes it. Shared nodes appear once, at their first path. A string (a tag) or
+    ``PathContains`` filter that matches nothing before a catch-all ``...`` warns with a
+    ``FilterWarning`` when a name or tag in the graph is close to it (a likely typo).
 
     >>> import jax.numpy as jnp
     >>> from nnx_graph import Module, Variable
@@ -118,6 +120,9 @@ def split(node: Any, *filters: Filter) -> tuple[Any, ...]:
     if not filters:
         return flat.graphdef, State.from_flat_path(states)
     parts = partition(states, filters, op="nnx.split", root="model")
+    warn_unmatched_names(
+        states, filters, parts, op="nnx.split", call="nnx.split(model, ", root="model"
+    )
     return (flat.graphdef, *(State.from_flat_path(part) for part in parts))
 
 

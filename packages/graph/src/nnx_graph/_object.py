@@ -9,7 +9,8 @@ Two rules keep mutation sound:
 
 * assigning a value to an attribute that holds a Variable writes the Variable's value
   (``self.count += 1`` keeps ``count`` a Variable); assigning a Variable, an Object or
-  ``None`` replaces it;
+  ``None`` replaces it; a list, tuple or dict is refused over a Variable holding an array
+  (it would become the value and fail far from the assignment);
 * an Object may only be edited from the JAX trace it was created in, so a module
   captured by closure inside ``jit`` cannot silently leak tracers.
 """
@@ -23,7 +24,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from nnx_graph import _tracking
-from nnx_graph._errors import EscapedTraceError, LayerInputError, TraceContextError, message
+from nnx_graph._errors import (
+    EscapedTraceError,
+    LayerInputError,
+    TraceContextError,
+    describe,
+    message,
+)
 from nnx_graph._paths import Path
 from nnx_graph._variable import Variable
 
@@ -64,6 +71,8 @@ class Object:
     def __setattr__(self, name: str, value: Any) -> None:
         current = self.__dict__.get(name)
         if isinstance(current, Variable) and not _replaces_variable(value):
+            if isinstance(value, _CONTAINERS):
+                _check_container_value(self, name, current, value)
             current.value = value
             return
         self.check_trace(name)
@@ -127,6 +136,66 @@ def _replaces_variable(value: Any) -> bool:
     or ``None`` (removing a parameter) is never a Variable's value, so it replaces it.
     """
     return value is None or isinstance(value, Variable | Object)
+
+
+_CONTAINERS = (list, tuple, dict)
+
+
+def _check_container_value(
+    obj: Object,
+    name: str,
+    variable: Variable[Any],
+    value: list[Any] | tuple[Any, ...] | dict[Any, Any],
+) -> None:
+    """Refuse a Python container written over a Variable attribute that holds an array.
+
+    ``model.w = [1., 2.]`` would make the list the Param's value: nothing fails until the
+    next matmul or jit, far from the mistake. A container holding Variables or Objects
+    (``model.w = [Param(...), ...]``) is never a value at all: the user meant to replace
+    the Param. A Variable holding a container or None (a KV cache dict, sown tuples, a
+    cache filled on first use) keeps taking containers, since that is its kind of value.
+    """
+    kind = type(variable).__name__
+    where = f"{type(obj).__name__}.{name}"
+    current = f"{kind}({describe(variable.raw_value)})"
+    assigned = f"{type(value).__name__} of {len(value)}"
+    if _holds_graph_nodes(value):
+        raise TypeError(
+            message(
+                f"Cannot assign a {type(value).__name__} holding Variables or Objects to "
+                f"{where}: it holds a {kind}, and a {kind}'s value cannot hold them.",
+                [f"{where}: {current}; assigned: {assigned}"],
+                expected=f"a Variable, Object or None to replace the {kind}; an array to "
+                "write its value",
+                fix=f"del module.{name}; module.{name} = [...]  # remove the {kind}, then assign",
+            )
+        )
+    if not _is_array_like(variable.raw_value):
+        return
+    raise TypeError(
+        message(
+            f"Cannot assign a {type(value).__name__} to {where}: it holds a {kind}, whose "
+            f"value would become the {type(value).__name__}.",
+            [f"{where}: {current}; assigned: {assigned}"],
+            expected=f"an array or scalar (written into the {kind}), or a Variable, Object "
+            f"or None (replacing it)",
+            fix=f"module.{name} = jnp.asarray(value)",
+        )
+    )
+
+
+def _is_array_like(value: Any) -> bool:
+    return hasattr(value, "shape") or isinstance(value, int | float | complex)
+
+
+def _holds_graph_nodes(value: Any) -> bool:
+    if isinstance(value, Variable | Object):
+        return True
+    if isinstance(value, dict):
+        return any(map(_holds_graph_nodes, value.values()))
+    if isinstance(value, list | tuple):
+        return any(map(_holds_graph_nodes, value))
+    return False
 
 
 def init_object(obj: Object, trace: Any = None) -> None:

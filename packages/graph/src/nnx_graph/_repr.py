@@ -14,9 +14,8 @@ This module needs only numpy and jax: the treescope rendering lives in ``nnx-dis
 
 from __future__ import annotations
 
-import types
-
 import math
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 

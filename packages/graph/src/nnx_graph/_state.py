@@ -16,7 +16,12 @@ from typing import Any
 import jax
 
 from nnx_graph._errors import FilterError, StateMismatchError, message, path_problem
-from nnx_graph._filters import Filter, filters_cover_everything, to_predicate
+from nnx_graph._filters import (
+    Filter,
+    filters_cover_everything,
+    to_predicate,
+    warn_unmatched_names,
+)
 from nnx_graph._paths import Path, PathKey, format_path
 from nnx_graph._variable import VariableState
 
@@ -113,7 +118,11 @@ class State(MutableMapping[PathKey, Any]):
     def split(self, first: Filter, /, *filters: Filter) -> Any:
         """Partition into one State per filter; every leaf must match one of them."""
         all_filters = (first, *filters)
-        parts = partition(self.flat_state(), all_filters, op="State.split", root="state")
+        flat = self.flat_state()
+        parts = partition(flat, all_filters, op="State.split", root="state")
+        warn_unmatched_names(
+            flat, all_filters, parts, op="State.split", call="state.split(", root="state"
+        )
         states = tuple(State.from_flat_path(part) for part in parts)
         return states[0] if len(states) == 1 else states
 

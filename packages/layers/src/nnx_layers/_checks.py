@@ -90,6 +90,21 @@ def check_rank(layer: Any, x: Any, *, minimum: int, what: str, fix: str) -> None
         )
 
 
+def check_array(layer: Any, x: Any) -> None:
+    """Raise unless ``x`` is a numeric array or a scalar.
+
+    Layers that do not otherwise check their input's shape call this first, so a string
+    or a list is named with the layer's path instead of failing inside ``jnp``.
+
+    >>> check_array(object(), 'abc')
+    Traceback (most recent call last):
+    ...
+    nnx_graph._errors.LayerInputError: object: expected an array input, got 'abc'
+    Fix: pass a jax.Array, e.g. layer(jnp.asarray(x))
+    """
+    _shape_of(layer, x)
+
+
 def check_integer(layer: Any, x: Any, *, fix: str) -> None:
     """Raise unless ``x`` holds integers (indices into a table)."""
     dtype = jnp.result_type(x)
@@ -101,9 +116,19 @@ def check_integer(layer: Any, x: Any, *, fix: str) -> None:
         )
 
 
+# numpy dtype kinds that hold no numbers: objects, bytes, strings, datetimes, timedeltas.
+_NON_NUMERIC_KINDS = frozenset("OSUMm")
+
+
 def _shape_of(layer: Any, x: Any) -> tuple[int, ...]:
     shape = getattr(x, "shape", None)
     if isinstance(shape, tuple):
+        if getattr(getattr(x, "dtype", None), "kind", None) in _NON_NUMERIC_KINDS:
+            raise LayerInputError(
+                layer,
+                f"expected a numeric array input, got {describe(x)}",
+                fix="pass numbers, e.g. layer(jnp.asarray(x, jnp.float32))",
+            )
         return shape
     if isinstance(x, int | float | complex | bool):
         return ()

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx_graph import LayerInputError, Module, describe, message
+from nnx_layers._checks import check_array
 from nnx_variables import Rngs, RngStream
 
 
@@ -74,6 +75,7 @@ class Dropout(Module):
         rngs: Rngs | RngStream | jax.Array | None = None,
     ) -> jax.Array:
         """Drop entries of ``inputs``; arguments given here override the stored ones."""
+        check_array(self, inputs)
         deterministic = self.deterministic if deterministic is None else deterministic
         if self.rate == 0.0 or deterministic:
             return inputs

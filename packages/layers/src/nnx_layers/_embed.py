@@ -11,9 +11,16 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from nnx_graph import Module
-from nnx_layers._checks import as_array, check_feature_axis, check_integer, check_rank
+from nnx_graph import LayerInputError, Module
+from nnx_layers._checks import (
+    as_array,
+    check_array,
+    check_feature_axis,
+    check_integer,
+    check_rank,
+)
 from nnx_layers._dtypes import promote_dtype
 from nnx_layers.initializers import Initializer, variance_scaling
 from nnx_variables import Param, Rngs
@@ -25,8 +32,11 @@ class Embed(Module):
     """A ``(num_embeddings, features)`` table: ``embed(indices)`` appends a features axis.
 
     The table is drawn with ``embedding_init`` (unit variance per entry by default) from
-    one ``rngs.params()`` key. Negative indices count from the end; indices past the end
-    give rows of NaN (``jnp.take``'s fill mode) rather than a silent wrong row.
+    one ``rngs.params()`` key. Negative indices count from the end. An index outside
+    ``[-num_embeddings, num_embeddings)`` raises a ``LayerInputError`` naming it when the
+    indices are concrete (outside ``jit``). Under ``jit`` the indices are traced and
+    cannot be checked: such an index gives a row of NaN (``jnp.take``'s fill mode), or
+    row 0 for a one-row table, with no error.
 
     >>> import jax.numpy as jnp
     >>> from nnx_variables import Rngs
@@ -55,7 +65,10 @@ class Embed(Module):
 
     def __call__(self, inputs: jax.Array) -> jax.Array:
         """The rows for the integer array ``inputs``: shape ``(*inputs.shape, features)``."""
+        check_array(self, inputs)
         check_integer(self, inputs, fix="pass token ids, e.g. embed(ids.astype(jnp.int32))")
+        if not isinstance(inputs, jax.core.Tracer):  # concrete: outside jit, checkable
+            self._check_in_range(inputs)
         (embedding,) = promote_dtype(
             (self.embedding[...],), dtype=self.dtype or self.embedding.dtype, inexact=False
         )
@@ -63,6 +76,30 @@ class Embed(Module):
         if self.num_embeddings == 1:  # every valid index is 0: one broadcast, no gather
             return jnp.broadcast_to(embedding, (*indices.shape, self.features))
         return jnp.take(embedding, indices, axis=0)
+
+    def _check_in_range(self, inputs: Any) -> None:
+        """Raise naming the indices outside the table (they would give NaN rows silently).
+
+        Costs one transfer of the indices to the host, and only runs eagerly: under jit
+        the indices are tracers and the check is skipped (see the class docstring).
+        """
+        n = self.num_embeddings
+        indices = np.asarray(inputs)
+        bad = np.argwhere((indices >= n) | (indices < -n))
+        if not len(bad):
+            return
+        shown = [f"{indices[tuple(at)]} at {list(map(int, at))}" for at in bad[:5]]
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        largest = int(indices.max())
+        raise LayerInputError(
+            self,
+            f"{len(bad)} {'index' if len(bad) == 1 else 'indices'} out of range for "
+            f"num_embeddings={n}: "
+            f"{', '.join(shown)}{more}",
+            expected=f"indices in [-{n}, {n})",
+            fix=f"Embed({max(largest + 1, n)}, {self.features}, ...) to hold every id, or "
+            f"embed(jnp.clip(ids, 0, {n - 1}))",
+        )
 
     def attend(self, query: jax.Array) -> jax.Array:
         """Similarity of ``query`` (``(..., features)``) to every row: ``(..., num_embeddings)``."""

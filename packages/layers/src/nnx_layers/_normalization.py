@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from nnx_graph import Module
-from nnx_layers._checks import as_array, check_feature_axes
+from nnx_layers._checks import as_array, check_array, check_feature_axes
 from nnx_layers._dtypes import promote_dtype, statistics_dtype
 from nnx_layers.initializers import Initializer, ones, zeros
 from nnx_variables import BatchStat, Param, Rngs
@@ -152,6 +152,7 @@ class BatchNorm(Module):
         """Normalise ``x``; ``use_running_average`` given here overrides the stored flag."""
         if use_running_average is None:
             use_running_average = self.use_running_average
+        check_array(self, x)
         x = as_array(x)
         feature_axes = self._feature_axes(x)
         reduction_axes = tuple(i for i in range(x.ndim) if i not in feature_axes)
@@ -235,6 +236,7 @@ class LayerNorm(Module):
 
     def __call__(self, x: jax.Array) -> jax.Array:
         """Normalise ``x`` over its reduction axes."""
+        check_array(self, x)
         x = as_array(x)
         fix = f"pass inputs whose feature axis has size {self.num_features}"
         check_feature_axes(

@@ -14,6 +14,7 @@ from nnx_graph import check_fast_path as check_fast_path
 from nnx_graph import Everything as Everything
 from nnx_graph import Filter as Filter
 from nnx_graph import FilterError as FilterError
+from nnx_graph import FilterWarning as FilterWarning
 from nnx_graph import GraphDef as GraphDef
 from nnx_graph import GraphError as GraphError
 from nnx_graph import Module as Module

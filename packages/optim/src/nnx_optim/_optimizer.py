@@ -39,6 +39,7 @@ from nnx_graph import (
     update,
 )
 from nnx_graph import state as graph_state
+from nnx_optim._stale_state import changed_parameters
 from nnx_variables import Param
 
 _GRADS_FIX = "grads = nnx.grad(loss_fn)(model); optimizer.update(model, grads)"
@@ -143,14 +144,25 @@ class Optimizer(Object):
             self.opt_treedef, [leaf.value for leaf in self.opt_leaves]
         )
         extra = jax.tree_util.tree_map(_pure, kwargs, is_leaf=_is_state_or_variable)
-        updates, new_opt_state = self.tx.update(grad_arrays, opt_state, params, **extra)
-        new_params = optax.apply_updates(params, updates)  # keeps the parameters' dtypes
+        try:
+            updates, new_opt_state = self.tx.update(grad_arrays, opt_state, params, **extra)
+            new_params = optax.apply_updates(params, updates)  # keeps the parameters' dtypes
+            new_leaves = self.opt_treedef.flatten_up_to(new_opt_state)
+        except (TypeError, ValueError) as error:
+            self._check_state_fits(params, param_flat, error)
+            raise
         new_flat = (
             State.wrap(new_params).flat_state()
             if type(new_params) is dict
             else (new_params.flat_state())
         )
-        new_leaves = self.opt_treedef.flatten_up_to(new_opt_state)
+        # A stale state can also broadcast against the parameters without failing, and
+        # would then change their shapes; comparing shapes is cheap (trace time under jit).
+        if any(
+            jnp.shape(new) != jnp.shape(old.value)
+            for new, old in zip(new_leaves, self.opt_leaves, strict=True)
+        ) or any(jnp.shape(new_flat[p]) != jnp.shape(v.value) for p, v in param_flat.items()):
+            self._check_state_fits(params, param_flat, None)
         update(
             model,
             State.from_flat_path(
@@ -160,6 +172,27 @@ class Optimizer(Object):
         for variable, value in zip(self.opt_leaves, new_leaves, strict=True):
             variable.value = value
         self.step.value = self.step.value + 1
+
+    def _check_state_fits(
+        self, params: Any, param_flat: dict[Path, Any], error: Exception | None
+    ) -> None:
+        """Raise naming the parameters changed since ``__init__`` (model surgery), if any."""
+        problems = changed_parameters(
+            self.tx, self.opt_treedef, [leaf.value for leaf in self.opt_leaves], params, param_flat
+        )
+        if not problems:
+            return
+        raise ValueError(
+            message(
+                "Optimizer.update: the model's parameters changed after the Optimizer was "
+                "built, so its optax state no longer fits them.",
+                problems,
+                expected="the parameter paths and shapes the Optimizer was built with",
+                fix=f"optimizer = nnx.Optimizer(model, optimizer.tx, wrt={_filter_code(self.wrt)})"
+                "  # rebuild it after changing the model (its state starts afresh), or change "
+                "the model before building the Optimizer",
+            )
+        ) from error
 
     def _parse_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any]:
         if "grads" in kwargs:
@@ -279,6 +312,15 @@ def _filter_repr(wrt: Filter) -> str:
         return wrt.__name__
     if isinstance(wrt, tuple):
         return "(" + ", ".join(map(_filter_repr, wrt)) + ")"
+    return repr(wrt)
+
+
+def _filter_code(wrt: Filter) -> str:
+    """``wrt`` as the user would write it in a call: ``nnx.Param``, ``(nnx.Param, ...)``."""
+    if isinstance(wrt, type):
+        return f"nnx.{wrt.__name__}"
+    if isinstance(wrt, tuple):
+        return "(" + ", ".join(map(_filter_code, wrt)) + ")"
     return repr(wrt)
 
 

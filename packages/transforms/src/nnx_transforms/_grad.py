@@ -15,7 +15,7 @@ from typing import Any
 
 import jax
 
-from nnx_graph import Filter, State, Variable, VariableState, message, to_predicate
+from nnx_graph import Filter, State, Variable, VariableState, describe, message, to_predicate
 from nnx_transforms._protocol import (
     GRAPH_TYPES,
     Lifted,
@@ -137,6 +137,7 @@ def _make_grad(
 ) -> Callable[..., Any]:
     specs = _normalize(argnums)
     single = not isinstance(argnums, Sequence)
+    op = "nnx.value_and_grad" if return_value else "nnx.grad"
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -175,6 +176,7 @@ def _make_grad(
             result = call_pure(
                 split_loss, lifted.spec, graph_leaves, other_leaves, changed_only=False
             )
+            _check_scalar_loss(box[0], op, has_aux)
             return box[0], result
 
         diff = (
@@ -201,6 +203,41 @@ def _make_grad(
         return (grads_out, aux) if has_aux else grads_out
 
     return wrapper
+
+
+def _check_scalar_loss(loss: Any, op: str, has_aux: bool) -> None:
+    """Raise unless the differentiated output is one scalar, saying how to make it one.
+
+    jax.grad's own error gives the shape but no way out. It runs while tracing the loss,
+    so a correct loss pays nothing for it on later calls under jit.
+    """
+    if isinstance(loss, tuple) and not has_aux:
+        raise TypeError(
+            message(
+                f"{op}: the function returned a tuple of {len(loss)}, not a scalar loss.",
+                expected="a scalar loss, or (loss, aux) with has_aux=True",
+                fix=f"{op}(loss_fn, has_aux=True)  # when it returns (loss, aux)",
+            )
+        )
+    shape = getattr(loss, "shape", None) if not isinstance(loss, int | float) else ()
+    if shape == ():
+        return
+    if shape is None:
+        raise TypeError(
+            message(
+                f"{op}: the function returned {describe(loss)}, not a scalar loss.",
+                expected="a loss of shape (), computed with jax.numpy",
+                fix="return jnp.mean((model(x) - y) ** 2)  # any scalar array",
+            )
+        )
+    raise TypeError(
+        message(
+            f"{op}: the loss is {describe(loss)}; gradients need a scalar loss.",
+            expected="a loss of shape () (reduce over the batch and outputs)",
+            fix="return loss.mean() (or .sum()); for a Jacobian of a vector output, use "
+            "jax.jacrev on nnx.split state",
+        )
+    )
 
 
 def _grads_of_argument(

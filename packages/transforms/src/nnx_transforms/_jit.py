@@ -18,6 +18,7 @@ import jax
 from nnx_graph import message
 from nnx_transforms._fastpath import CallCache
 from nnx_transforms._jit_shardings import check_in_shardings, constrain_outputs, leaf_shardings
+from nnx_transforms._jit_untraceable import untraceable_error
 from nnx_transforms._protocol import (
     InputSpec,
     Lifted,
@@ -182,12 +183,18 @@ class JitWrapped:
             if self._in_shardings is None
             else self._laid_out(self._in_shardings, lifted, layout, args, kwargs)
         )
-        if layout is None:
-            out = jitted(lifted.spec, None, [], graph_values, [], lifted.other_leaves)
-        else:
-            d_graph, k_graph = layout.split(graph_values, layout.donated_graph)
-            d_other, k_other = layout.split(lifted.other_leaves, layout.donated_other)
-            out = jitted(lifted.spec, layout, d_graph, k_graph, d_other, k_other)
+        try:  # free until something raises (CPython 3.11+): the hit path pays nothing
+            if layout is None:
+                out = jitted(lifted.spec, None, [], graph_values, [], lifted.other_leaves)
+            else:
+                d_graph, k_graph = layout.split(graph_values, layout.donated_graph)
+                d_other, k_other = layout.split(lifted.other_leaves, layout.donated_other)
+                out = jitted(lifted.spec, layout, d_graph, k_graph, d_other, k_other)
+        except TypeError as error:
+            clearer = untraceable_error(self, lifted, args, kwargs, statics)
+            if clearer is None:
+                raise
+            raise clearer from error
         spec, in_leaves, new_leaves, dynamic = out
         flat = lifted.flat
         if spec.simple and spec.changed is not None and flat.writable:  # the common case
@@ -272,9 +279,15 @@ class JitWrapped:
             if self._in_shardings is None
             else self._laid_out(self._in_shardings, lifted, None, args, kwargs)
         )
-        return jitted.lower(
-            lifted.spec, None, [], lifted.flat.read_leaves(), [], lifted.other_leaves
-        )
+        try:
+            return jitted.lower(
+                lifted.spec, None, [], lifted.flat.read_leaves(), [], lifted.other_leaves
+            )
+        except TypeError as error:
+            clearer = untraceable_error(self, lifted, args, kwargs, statics)
+            if clearer is None:
+                raise
+            raise clearer from error
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:

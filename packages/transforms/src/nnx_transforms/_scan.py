@@ -16,9 +16,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from nnx_graph import format_path, message
+from nnx_graph import describe, format_path, message
 from nnx_transforms._axes import Carry, _CarryMarker, broadcast_prefix, leaf_axes
-from nnx_transforms._protocol import OutputSpec, apply, call_pure, lift
+from nnx_transforms._naming import argument_names, graph_leaf_names, other_leaf_names
+from nnx_transforms._protocol import Lifted, OutputSpec, apply, call_pure, lift
 from nnx_transforms._vmap import require_same_structure
 
 
@@ -118,6 +119,9 @@ def scan(
                     )
                 )
             new_carry = ([in_leaves[i] for i in g_carry], carry_dyn)
+            _check_carry_types(
+                carry, new_carry, lambda: _carry_names(lifted, args, kwargs, g_carry, o_carry)
+            )
             return new_carry, (spec, [in_leaves[i] for i in g_scan], ys_dyn, ys_new)
 
         final, (spec, scanned, ys_dyn, ys_new) = jax.lax.scan(
@@ -137,6 +141,64 @@ def scan(
         return apply(flat, spec, in_leaves, new_leaves, dynamic)
 
     return wrapper
+
+
+def _check_carry_types(
+    before: Any, after: Any, names: Callable[[], tuple[list[str], list[str]]]
+) -> None:
+    """Raise naming each carried value whose shape or dtype the body changed.
+
+    ``jax.lax.scan`` would name it ``carry[1][0]``, its place in the pure body's carry;
+    this runs at trace time, so it costs nothing per call. A weakly typed input (a
+    Python scalar) may take the body's dtype, as jax.lax.scan allows.
+    """
+    changed = [
+        (group, j, old, new)
+        for group in (0, 1)
+        for j, (old, new) in enumerate(zip(before[group], after[group], strict=True))
+        if _type_changed(old, new)
+    ]
+    if not changed:
+        return
+    graph_names, other_names = names()
+    problems = [
+        f"{(graph_names, other_names)[group][j]}: goes in as {describe(old)}, comes back as "
+        f"{describe(new)}"
+        for group, j, old, new in changed
+    ]
+    group, j, _, new = changed[0]
+    first = (graph_names, other_names)[group][j]
+    raise TypeError(
+        message(
+            "nnx.scan: the loop body returns a carry whose shape or dtype differs from the "
+            "carry it received.",
+            problems,
+            expected="every carried value to keep its shape and dtype from one step to the next",
+            fix=f"keep its shape and dtype in the body, or start {first} as the body "
+            f"returns it: jnp.zeros({tuple(jnp.shape(new))}, jnp.{jnp.result_type(new)})",
+        )
+    )
+
+
+def _type_changed(old: Any, new: Any) -> bool:
+    before, after = jax.typeof(old), jax.typeof(new)
+    if before.shape != after.shape:
+        return True
+    return before.dtype != after.dtype and not before.weak_type
+
+
+def _carry_names(
+    lifted: Lifted,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    graph_carry: Sequence[int],
+    other_carry: Sequence[int],
+) -> tuple[list[str], list[str]]:
+    """The user's names of the carried graph leaves and carried argument leaves."""
+    names = argument_names(args, kwargs)
+    graph = graph_leaf_names(lifted, names)
+    other = other_leaf_names(lifted, names)
+    return [graph[i] for i in graph_carry], [other[i] for i in other_carry]
 
 
 def _check_broadcast_unchanged(
