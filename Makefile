@@ -7,7 +7,7 @@ PACKAGES := graph variables transforms layers optim display nnx
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: setup lint typecheck pytest test test-isolated demo bench bench-smoke
+.PHONY: setup lint typecheck pytest pytest-checked test test-isolated demo bench bench-smoke
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -24,6 +24,12 @@ typecheck: setup
 pytest: setup
 	$(UV) run --locked pytest -q
 
+# The whole suite again, the benchmarks' equivalence tests included, with every fast-path
+# hit verified against a fresh walk (nnx.check_fast_path): a stale cache entry fails here.
+pytest-checked: setup
+	NNX_CHECK_FAST_PATH=1 UV_PROJECT_ENVIRONMENT=.venvs/bench $(UV) run --locked --group bench \
+	  pytest -q packages tests benchmarks
+
 # Each package's tests in an environment holding only that package, its declared
 # dependencies and its own dev group: proves nnx-graph needs nothing but jax, and so on.
 test-isolated: setup
@@ -34,7 +40,7 @@ test-isolated: setup
 	    pytest -q packages/$$p || exit 1; \
 	done
 
-test: lint typecheck pytest test-isolated bench-smoke
+test: lint typecheck pytest pytest-checked test-isolated bench-smoke
 
 demo: setup
 	$(UV) run --locked python examples/tutorial.py
