@@ -72,3 +72,20 @@ def test_import_nnx_does_not_import_treescope() -> None:
 
 def test_initializers_namespace() -> None:
     assert callable(nnx.initializers.lecun_normal())
+
+
+def test_metrics_are_lazy_and_reexported() -> None:
+    code = (
+        "import sys, nnx; print('nnx_metrics' in sys.modules); "
+        "print(nnx.MultiMetric is sys.modules['nnx_metrics'].MultiMetric); "
+        "print(nnx.metrics.Accuracy is nnx.metrics.Accuracy, 'metrics' in dir(nnx))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True", "True"]
+    metrics = importlib.import_module("nnx_metrics")
+    public = {n for n in vars(metrics) if not n.startswith("_")}
+    public -= {n for n, v in vars(metrics).items() if type(v).__name__ == "module"}
+    assert all(getattr(nnx.metrics, n) is getattr(metrics, n) for n in public)
+    assert nnx.Metric is metrics.Metric
+    with pytest.raises(AttributeError, match="no attribute 'Metricz'"):
+        nnx.Metricz  # noqa: B018

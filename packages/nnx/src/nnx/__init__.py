@@ -2,8 +2,12 @@
 """nnx: neural networks for JAX as plain Python objects.
 
 ``import nnx`` gives the whole public API; each section below comes from one package of
-the workspace, which can also be installed and imported on its own.
+the workspace, which can also be installed and imported on its own. Packages most programs
+never call (``nnx.metrics``) are imported on first use, so ``import nnx`` stays cheap.
 """
+
+from typing import TYPE_CHECKING, Any as _Any
+import importlib as _importlib
 
 # -- nnx-graph: objects, variables, state and the functional API --------------------------
 from nnx_graph import All as All
@@ -120,3 +124,30 @@ from nnx_optim import Optimizer as Optimizer
 
 # -- nnx-display: display() -------------------------------------------------------------
 from nnx_display import display as display
+
+# -- nnx-metrics, imported on first use: nnx.metrics, nnx.Metric, nnx.MultiMetric -------
+if TYPE_CHECKING:
+    import nnx_metrics as metrics  # noqa: F401  (bound by __getattr__ at run time)
+    from nnx_metrics import Metric as Metric
+    from nnx_metrics import MultiMetric as MultiMetric
+
+# The names flax.nnx exposes at its top level; the rest live in nnx.metrics only.
+_LAZY = {
+    "metrics": ("nnx_metrics", None),
+    "Metric": ("nnx_metrics", "Metric"),
+    "MultiMetric": ("nnx_metrics", "MultiMetric"),
+}
+
+
+def __getattr__(name: str) -> _Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nnx' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = _importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
