@@ -57,4 +57,7 @@ from nnx_layers._lora import LoRAParam as LoRAParam
 from nnx_layers._multihead import MultiHeadAttention as MultiHeadAttention
 from nnx_layers._normalization import BatchNorm as BatchNorm
 from nnx_layers._normalization import LayerNorm as LayerNorm
+from nnx_layers._norms import GroupNorm as GroupNorm
+from nnx_layers._norms import InstanceNorm as InstanceNorm
+from nnx_layers._norms import RMSNorm as RMSNorm
 from nnx_layers._sequential import Sequential as Sequential

@@ -34,11 +34,22 @@ def canonical_axes(axes: int | Sequence[int], ndim: int) -> tuple[int, ...]:
 
 
 def batch_statistics(
-    x: jax.Array, axes: tuple[int, ...], dtype: Any, axis_name: str | None
+    x: jax.Array,
+    axes: tuple[int, ...],
+    dtype: Any,
+    axis_name: str | None,
+    *,
+    use_mean: bool = True,
+    use_fast_variance: bool = True,
+    mask: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Mean and biased variance of ``x`` over ``axes`` (and over ``axis_name`` if mapped).
 
-    Under ``jax.vmap(..., axis_name=name)`` or ``shard_map``, ``axis_name`` averages the
+    ``use_fast_variance`` takes ``E[x^2] - E[x]^2`` in one pass (clamped at zero);
+    otherwise ``E[(x - E[x])^2]`` in two, which keeps its digits when the mean is large
+    against the spread. ``use_mean=False`` gives a zero mean and ``E[x^2]`` (RMSNorm).
+    ``mask`` (the shape of ``x``) keeps only the entries where it is true. Under
+    ``jax.vmap(..., axis_name=name)`` or ``shard_map``, ``axis_name`` averages the
     statistics over the mapped axis too, with one ``pmean`` of the stacked moments.
 
     >>> import jax.numpy as jnp
@@ -47,13 +58,23 @@ def batch_statistics(
     ([2.0], [1.0])
     """
     x = jnp.asarray(x, statistics_dtype(x, dtype))
-    mean = jnp.mean(x, axes)
-    mean_of_squares = jnp.mean(lax.square(x), axes)
-    if axis_name is not None:
-        # One collective for both moments instead of two (pmean is unannotated in jax).
-        stacked = lax.pmean(jnp.stack([mean, mean_of_squares]), axis_name)  # type: ignore[no-untyped-call]
-        mean, mean_of_squares = stacked[0], stacked[1]
-    var = jnp.maximum(0.0, mean_of_squares - lax.square(mean))
+
+    def means(*arrays: jax.Array) -> list[jax.Array]:
+        found = [jnp.mean(a, axes, where=mask) for a in arrays]
+        if axis_name is not None:
+            # One collective for all moments (pmean is unannotated in jax).
+            stacked = lax.pmean(jnp.stack(found), axis_name)  # type: ignore[no-untyped-call]
+            found = [stacked[i] for i in range(len(arrays))]
+        return found
+
+    if not use_mean:
+        (var,) = means(lax.square(x))
+        return jnp.zeros_like(var), var
+    if use_fast_variance:
+        mean, mean_of_squares = means(x, lax.square(x))
+        return mean, jnp.maximum(0.0, mean_of_squares - lax.square(mean))
+    (mean,) = means(x)
+    (var,) = means(lax.square(x - jnp.expand_dims(mean, axes)))
     return mean, var
 
 
@@ -124,6 +145,7 @@ class BatchNorm(Module):
         bias_init: Initializer = zeros,
         scale_init: Initializer = ones,
         axis_name: str | None = None,
+        use_fast_variance: bool = True,
         rngs: Rngs,
     ) -> None:
         shape = (num_features,)
@@ -147,9 +169,19 @@ class BatchNorm(Module):
         self.use_bias = use_bias
         self.use_scale = use_scale
         self.axis_name = axis_name
+        self.use_fast_variance = use_fast_variance
 
-    def __call__(self, x: jax.Array, use_running_average: bool | None = None) -> jax.Array:
-        """Normalise ``x``; ``use_running_average`` given here overrides the stored flag."""
+    def __call__(
+        self,
+        x: jax.Array,
+        use_running_average: bool | None = None,
+        *,
+        mask: jax.Array | None = None,
+    ) -> jax.Array:
+        """Normalise ``x``; ``use_running_average`` given here overrides the stored flag.
+
+        ``mask`` (the shape of ``x``) restricts the batch statistics to its true entries.
+        """
         if use_running_average is None:
             use_running_average = self.use_running_average
         check_array(self, x)
@@ -162,7 +194,14 @@ class BatchNorm(Module):
             (x, self.mean[...], self.var[...], scale, bias), dtype=self.dtype
         )
         if not use_running_average:
-            mean, var = batch_statistics(x, reduction_axes, self.dtype, self.axis_name)
+            mean, var = batch_statistics(
+                x,
+                reduction_axes,
+                self.dtype,
+                self.axis_name,
+                use_fast_variance=self.use_fast_variance,
+                mask=mask,
+            )
             m, stats_shape = self.momentum, self.mean.value.shape
             batch_mean, batch_var = jnp.reshape(mean, stats_shape), jnp.reshape(var, stats_shape)
             self.mean.value = lax.stop_gradient(m * self.mean[...] + (1 - m) * batch_mean)
@@ -215,6 +254,7 @@ class LayerNorm(Module):
         reduction_axes: int | Sequence[int] = -1,
         feature_axes: int | Sequence[int] = -1,
         axis_name: str | None = None,
+        use_fast_variance: bool = True,
         rngs: Rngs,
     ) -> None:
         shape = (num_features,)
@@ -233,9 +273,10 @@ class LayerNorm(Module):
         self.reduction_axes = _static_axes(reduction_axes)
         self.feature_axes = _static_axes(feature_axes)
         self.axis_name = axis_name
+        self.use_fast_variance = use_fast_variance
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        """Normalise ``x`` over its reduction axes."""
+    def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
+        """Normalise ``x`` over its reduction axes (statistics of ``mask``'s entries only)."""
         check_array(self, x)
         x = as_array(x)
         fix = f"pass inputs whose feature axis has size {self.num_features}"
@@ -247,7 +288,14 @@ class LayerNorm(Module):
         scale = None if self.scale is None else self.scale[...]
         bias = None if self.bias is None else self.bias[...]
         x, scale, bias = promote_dtype((x, scale, bias), dtype=self.dtype)
-        mean, var = batch_statistics(x, reduction_axes, self.dtype, self.axis_name)
+        mean, var = batch_statistics(
+            x,
+            reduction_axes,
+            self.dtype,
+            self.axis_name,
+            use_fast_variance=self.use_fast_variance,
+            mask=mask,
+        )
         return normalize(
             x,
             mean,

@@ -84,6 +84,8 @@ from nnx_layers import Conv as Conv
 from nnx_layers import Dropout as Dropout
 from nnx_layers import Einsum as Einsum
 from nnx_layers import Embed as Embed
+from nnx_layers import GroupNorm as GroupNorm
+from nnx_layers import InstanceNorm as InstanceNorm
 from nnx_layers import LayerInputError as LayerInputError
 from nnx_layers import LayerNorm as LayerNorm
 from nnx_layers import Linear as Linear
@@ -92,6 +94,7 @@ from nnx_layers import LoRA as LoRA
 from nnx_layers import LoRALinear as LoRALinear
 from nnx_layers import LoRAParam as LoRAParam
 from nnx_layers import MultiHeadAttention as MultiHeadAttention
+from nnx_layers import RMSNorm as RMSNorm
 from nnx_layers import Sequential as Sequential
 from nnx_layers import celu as celu
 from nnx_layers import combine_masks as combine_masks
