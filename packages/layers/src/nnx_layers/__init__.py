@@ -60,4 +60,8 @@ from nnx_layers._normalization import LayerNorm as LayerNorm
 from nnx_layers._norms import GroupNorm as GroupNorm
 from nnx_layers._norms import InstanceNorm as InstanceNorm
 from nnx_layers._norms import RMSNorm as RMSNorm
+from nnx_layers._recurrent import GRUCell as GRUCell
+from nnx_layers._recurrent import LSTMCell as LSTMCell
+from nnx_layers._recurrent import OptimizedLSTMCell as OptimizedLSTMCell
+from nnx_layers._recurrent import SimpleCell as SimpleCell
 from nnx_layers._sequential import Sequential as Sequential
