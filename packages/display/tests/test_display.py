@@ -62,10 +62,7 @@ def test_graphdef_and_state_together_in_one_pytree(model, capsys):
     out = capsys.readouterr().out
     assert out.startswith("(\n  GraphDef(\n    MLP(\n")
     assert "  State({ # Count: 1 (4 B), Param: 149 (596 B), BatchStat: 16 (64 B)" in out
-    assert (
-        "      'kernel': VariableState(type=Param, value=Array(shape=(2, 16), dtype=float32)),"
-        in out
-    )
+    assert "      'kernel': Param(value=Array(shape=(2, 16), dtype=float32))," in out
 
 
 class _FakeShell:

@@ -178,11 +178,14 @@ def bare_array_in_tuple(node):
 @given(graphs())
 def test_merge_of_split_is_equivalent(graph):
     graphdef, state = ng.split(graph)
-    rebuilt = ng.merge(graphdef, state)
+    rebuilt = ng.merge(graphdef, state, copy=True)
     assert_equivalent(graph, rebuilt, fresh=True)
     again, again_state = ng.split(rebuilt)
     assert again == graphdef and hash(again) == hash(graphdef)
     assert again_state == state
+    shared = ng.split(ng.merge(graphdef, state))[1]  # 0.12: merge shares the Variables
+    for path, leaf in state.flat_state().items():
+        assert shared.flat_state()[path] is leaf or not isinstance(leaf, ng.Variable), path
 
 
 @PROPERTY_SETTINGS
@@ -225,7 +228,7 @@ def test_split_with_any_filters_partitions_then_merges(graph, filters, random):
             assert not any(p(path, leaf) for p in predicates[:i])
     assert set(owners) == set(ng.state(graph).flat_state())
     random.shuffle(states)
-    assert_equivalent(graph, ng.merge(graphdef, *states), fresh=True)
+    assert_equivalent(graph, ng.merge(graphdef, *states, copy=True), fresh=True)
     assert ng.State.merge(*states) == ng.state(graph) if states else True
 
 

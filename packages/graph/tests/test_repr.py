@@ -155,10 +155,7 @@ def test_state_renders_as_nested_mapping_with_summaries():
     text = ng.render_text(state)
     assert text.startswith("State({ # Param: 149 (596 B), BatchStat: 16 (64 B)")
     assert "  'linear1': { # Param: 48 (192 B)" in text
-    assert (
-        "    'kernel': VariableState(type=Param, value=Array(shape=(2, 16), dtype=float32)),"
-        in (text)
-    )
+    assert "    'kernel': Param(value=Array(shape=(2, 16), dtype=float32))," in (text)
 
 
 def test_filtered_states_count_only_their_kind():

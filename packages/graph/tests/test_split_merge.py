@@ -65,11 +65,23 @@ def test_merge_rebuilds_a_fresh_equal_graph():
 
 def test_merged_graph_is_independent_of_the_original():
     model = Model()
-    copy = ng.merge(*ng.split(model))
+    copy = ng.merge(*ng.split(model), copy=True)
     copy.encoder.w.value = jnp.zeros((2, 3))
     copy.layers.append(Linear(1, 1))
     assert float(model.encoder.w.value.sum()) == 6.0
     assert len(model.layers) == 3
+
+
+def test_merge_shares_the_states_variables_as_flax_0_12_does():
+    model = Model()
+    graphdef, state = ng.split(model)
+    assert state["encoder"]["w"] is model.encoder.w  # a State holds the model's Variables
+    copy = ng.merge(graphdef, state)
+    assert copy is not model and copy.encoder is not model.encoder
+    assert copy.encoder.w is model.encoder.w
+    state["encoder"]["w"].value = jnp.zeros((2, 3))  # the 0.10 spelling still updates
+    ng.update(model, state)
+    assert float(model.encoder.w.value.sum()) == 0.0
 
 
 def test_shared_variables_and_cycles_round_trip():

@@ -146,7 +146,7 @@ def test_equality_compares_flat_contents():
 
 def test_repr_lists_entries():
     text = repr(ng.State({"a": {"b": vs(Param, [1.0])}}))
-    assert text.startswith("State({") and "'b': VariableState(type=Param" in text
+    assert text.startswith("State({") and "'b': Param(value=Array([1.]" in text
 
 
 def test_nested_entries_with_mixed_key_types_are_a_pytree():

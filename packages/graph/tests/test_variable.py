@@ -191,15 +191,18 @@ def test_to_state_and_back():
     assert back is not v
 
 
-def test_variable_state_is_immutable_pytree():
+def test_variable_state_is_the_0_10_name_of_a_state_leaf():
     state = ng.VariableState(Param, jnp.ones(2), {"a": 1})
-    with pytest.raises(AttributeError, match=r"state.replace\(value=...\)"):
-        state.value = 3  # type: ignore[misc]
+    assert type(state) is Param and isinstance(state, ng.VariableState)
+    assert isinstance(Param(jnp.ones(1)), ng.VariableState)
+    assert state.type is Param and state.metadata == {"a": 1}
     doubled = jax.tree.map(lambda x: x * 2, state)
     assert doubled.type is Param and doubled.metadata == {"a": 1}
     np.testing.assert_array_equal(doubled.value, [2.0, 2.0])
-    assert doubled == state.replace(jnp.full(2, 2.0))
-    assert doubled != state
+    assert ng.State({"x": doubled}) == ng.State({"x": state.replace(jnp.full(2, 2.0))})
+    assert ng.State({"x": doubled}) != ng.State({"x": state})
+    copy = state.to_variable()
+    assert copy is not state and ng.State({"x": copy}) == ng.State({"x": state})
     with pytest.raises(AttributeError, match="has no metadata 'b'"):
         _ = state.b
 

@@ -104,7 +104,7 @@ def test_broadcast_dims_share_the_mask():
 
 def test_split_merge_copy_draws_the_same_mask():
     model = Dropout(0.5, rngs=Rngs(0))
-    copy = merge(*split(model))
+    copy = merge(*split(model), copy=True)
     x = jnp.ones((16,))
     np.testing.assert_array_equal(copy(x), model(x))
 

@@ -209,7 +209,7 @@ def test_holds_the_model_by_reference_and_sharing_survives_split_merge() -> None
     model = Model(Rngs(0))
     optimizer = Optimizer(model, optax.adam(1e-3))
     assert optimizer.model is model
-    model_copy, optimizer_copy = merge(*split((model, optimizer)))
+    model_copy, optimizer_copy = merge(*split((model, optimizer)), copy=True)
     assert optimizer_copy.model is model_copy
     optimizer_copy.update(model_copy, _grads(model_copy))
     assert not jnp.array_equal(model_copy.w.value, model.w.value)  # the copy is separate

@@ -84,7 +84,7 @@ def test_split_and_merge_carry_keys_and_counts():
     assert set(rng_state.flat_state()) == {("rngs", "params", "key"), ("rngs", "params", "count")}
     assert rng_state.rngs.params.count.type is RngCount
     assert int(rng_state.rngs.params.count.value) == 1
-    copy = ng.merge(graphdef, params, rng_state)
+    copy = ng.merge(graphdef, params, rng_state, copy=True)
     assert same_key(copy.rngs.params(), nth_key(0, 1))  # continues where the original was
     assert int(model.rngs.params.count.value) == 1  # the original did not advance
     filtered = ng.state(model, RngCount)

@@ -101,7 +101,7 @@ def test_sharding_survives_split_merge_and_state_round_trips():
     graphdef, params, rest = ng.split(model, Param, ...)
     assert params.kernel.sharding == (None, "model")
     assert params.kernel.get_metadata() == {"sharding": (None, "model")}
-    rebuilt = ng.merge(graphdef, params, rest)
+    rebuilt = ng.merge(graphdef, params, rest, copy=True)
     assert rebuilt.kernel.sharding == (None, "model")
     doubled = jax.tree.map(lambda x: x * 2, params)
     ng.update(model, doubled)

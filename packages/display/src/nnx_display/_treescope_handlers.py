@@ -2,7 +2,7 @@
 
 Treescope looks a node's type (and its bases) up in
 ``treescope.type_registries.TREESCOPE_HANDLER_REGISTRY``; ``set_up_treescope`` fills it
-for ``Object``, ``Variable``, ``VariableState``, ``State`` and ``GraphDef``, so every
+for ``Object``, ``Variable`` (a State's leaves too), ``State`` and ``GraphDef``, so every
 subclass (Modules, ``Param``, ``Rngs``, a user's ``Count``) renders natively: type
 names, attribute names, Variable kinds coloured by kind, and arrays with treescope's own
 shape, dtype and value summaries. Sharing and cycles need nothing here: treescope's
@@ -25,7 +25,6 @@ from nnx_graph import (
     Object,
     State,
     Variable,
-    VariableState,
     format_path,
     size_summary,
 )
@@ -47,7 +46,6 @@ def set_up_treescope() -> None:
     registry = type_registries.TREESCOPE_HANDLER_REGISTRY
     registry[Object] = handle_object
     registry[Variable] = handle_variable
-    registry[VariableState] = handle_variable_state
     registry[State] = handle_state
     registry[GraphDef] = handle_graphdef
 
@@ -77,24 +75,6 @@ def handle_variable(
         path,
         subtree_renderer,
         color=_kind_color(type(node)),
-    )
-
-
-def handle_variable_state(
-    node: Any, path: str | None, subtree_renderer: renderers.TreescopeSubtreeRenderer
-) -> Rendering:
-    """Render a VariableState as ``VariableState(type=Kind, value=<array>, ...)``."""
-    items = [("type", _Part(rendering_parts.maybe_qualified_type_name(node.type)))]
-    items += [("value", node.value), *node.metadata.items()]
-    return _constructor(
-        rendering_parts.siblings(rendering_parts.maybe_qualified_type_name(VariableState), "("),
-        ")",
-        items,
-        _attribute,
-        path,
-        subtree_renderer,
-        summary="",
-        color=_kind_color(node.type),
     )
 
 

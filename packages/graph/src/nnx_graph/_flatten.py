@@ -27,7 +27,7 @@ from nnx_graph._graphdef import Edge, GraphDef
 from nnx_graph._object import Object, init_object
 from nnx_graph._paths import Path, format_path
 from nnx_graph._static import FUNCTION_TYPES, ByValue
-from nnx_graph._variable import ESCAPED, Variable, VariableState
+from nnx_graph._variable import ESCAPED, Variable
 
 # Types that are static without asking jax whether they are pytrees (the common case).
 # Functions are static too, but go through ``_static`` to compare by value.
@@ -281,9 +281,10 @@ def unflatten(
 ) -> tuple[tuple[Any, ...], dict[int, Any]]:
     """Build the roots of ``graphdef`` from ``leaves``, reusing ``existing`` nodes.
 
-    Leaves are raw values, or VariableStates (whose kind and metadata then win over the
-    GraphDef's). A node whose index is below ``len(existing)`` is the object
-    ``existing[index]`` updated in place; every other node is new.
+    Leaves are raw values, or Variables (a State's: those of the current trace are used
+    as they are, shared with the State; their kind and metadata win over the GraphDef's).
+    A node whose index is below ``len(existing)`` is the object ``existing[index]``
+    updated in place; every other node is new.
 
     Returns the roots and the ``index -> node`` map of every indexed node built or reused.
     """
@@ -291,6 +292,7 @@ def unflatten(
     position = [0]
     reuse = existing or ()
     trace = _tracking.current_trace()  # asked once: every node built here belongs to it
+    here = _tracking.trace_ref_of(trace)
     n_reuse = len(reuse)
 
     def next_leaf() -> Any:
@@ -310,11 +312,19 @@ def unflatten(
         if tag == "var":
             _, index, kind, metadata = edge
             leaf = next_leaf()
-            if type(leaf) is VariableState:
-                kind, value, meta = leaf.type, leaf.value, leaf.metadata
+            variable = reuse[index] if index < n_reuse else None
+            if isinstance(leaf, Variable):  # a State's Variable: its kind and metadata win
+                if variable is leaf or (
+                    variable is None and _tracking.trace_ref_of(leaf._trace) is here
+                ):
+                    # merge shares the State's Variables (0.12), when they belong to
+                    # this trace; one from outside (a State captured by a function
+                    # under jax.grad) is copied, as 0.10 did, so writes stay inside.
+                    nodes[index] = leaf
+                    return leaf
+                kind, value, meta = type(leaf), leaf._value, dict(leaf._metadata)
             else:
                 value, meta = leaf, dict(metadata)
-            variable = reuse[index] if index < n_reuse else None
             if variable is None or type(variable) is not kind:
                 variable = new_variable(kind, value, meta, trace)
             else:

@@ -80,10 +80,10 @@ def _states_of(flat: FlatGraph, op: str, leaves: list[Any] | None = None) -> dic
                 fix=f"{op}([variable]), or hold the Variable in a Module attribute",
             )
         )
+    # A State holds the graph's own Variables (as in Flax NNX 0.12): ``state['w'] is
+    # model.w``. Bare arrays are held as they are.
     return {
-        path: VariableState(type(slot), value, slot._metadata)
-        if isinstance(slot, Variable)
-        else value
+        path: slot if isinstance(slot, Variable) else value
         for path, slot, value in zip(
             flat.paths, flat.slots, flat.leaves if leaves is None else leaves, strict=True
         )
@@ -126,10 +126,12 @@ def split(node: Any, *filters: Filter) -> tuple[Any, ...]:
     return (flat.graphdef, *(State.from_flat_path(part) for part in parts))
 
 
-def merge(graphdef: GraphDef, state: State, /, *states: State) -> Any:
+def merge(graphdef: GraphDef, state: State, /, *states: State, copy: bool = False) -> Any:
     """Build a new graph from a GraphDef and the States ``split`` produced.
 
-    The States together must hold exactly the leaves the GraphDef expects.
+    The States together must hold exactly the leaves the GraphDef expects. The new graph
+    holds the States' own Variables (as in Flax NNX 0.12), so ``merge(*split(model))``
+    shares them with ``model``; ``copy=True`` (or ``clone``) copies them instead.
 
     >>> import jax.numpy as jnp
     >>> from nnx_graph import Module, Variable
@@ -169,7 +171,10 @@ def merge(graphdef: GraphDef, state: State, /, *states: State) -> Any:
                 fix="pass every State that split returned: nnx.merge(graphdef, *states)",
             )
         )
-    roots, _ = unflatten(graphdef, [flat[path] for path in paths])
+    leaves = [flat[path] for path in paths]
+    if copy:
+        leaves = [leaf.replace() if isinstance(leaf, Variable) else leaf for leaf in leaves]
+    roots, _ = unflatten(graphdef, leaves)
     return roots[0]
 
 
@@ -279,7 +284,7 @@ def graphdef(node: Any) -> GraphDef:
 
 def clone(node: Any) -> Any:
     """A deep copy of the graph that keeps its internal sharing."""
-    return merge(*split(node))
+    return merge(*split(node), copy=True)
 
 
 def pop(node: Any, *filters: Filter) -> Any:

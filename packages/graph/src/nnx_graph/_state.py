@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import jax
+import numpy as np
 
 from nnx_graph._errors import FilterError, StateMismatchError, message, path_problem
 from nnx_graph._filters import (
@@ -23,7 +24,7 @@ from nnx_graph._filters import (
     warn_unmatched_names,
 )
 from nnx_graph._paths import Path, PathKey, format_path
-from nnx_graph._variable import VariableState
+from nnx_graph._variable import Variable, VariableState
 
 
 class State(MutableMapping[PathKey, Any]):
@@ -87,9 +88,12 @@ class State(MutableMapping[PathKey, Any]):
         return len(self._mapping)
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, State):
-            return self.flat_state() == other.flat_state()
-        return NotImplemented
+        if not isinstance(other, State):
+            return NotImplemented
+        mine, theirs = self.flat_state(), other.flat_state()
+        return mine.keys() == theirs.keys() and all(
+            _leaves_equal(mine[path], theirs[path]) for path in mine
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -305,3 +309,21 @@ def _sorted_keys(mapping: dict[PathKey, Any]) -> tuple[PathKey, ...]:
 jax.tree_util.register_pytree_with_keys(
     State, _state_flatten_with_keys, _state_unflatten, _state_flatten
 )
+
+
+def _leaves_equal(a: Any, b: Any) -> bool:
+    """Leaves compare by kind, metadata and value (a Variable's ``==`` is elementwise)."""
+    if a is b:
+        return True
+    if isinstance(a, Variable) or isinstance(b, Variable):
+        return (
+            type(a) is type(b) and a._metadata == b._metadata and _values_equal(a._value, b._value)
+        )
+    return _values_equal(a, b)
+
+
+def _values_equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except (TypeError, ValueError):
+        return bool(a == b)

@@ -13,8 +13,8 @@ turns them back into fresh Variables.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import jax
 import numpy as np
@@ -172,9 +172,23 @@ class Variable(Generic[A]):
 
     # -- conversion --------------------------------------------------------------------
 
-    def to_state(self) -> VariableState[A]:
-        """Snapshot this Variable as an immutable VariableState."""
-        return VariableState(type(self), self._value, self._metadata)
+    @property
+    def type(self) -> type[Variable[A]]:
+        """This Variable's kind (the 0.10 ``VariableState.type``)."""
+        return type(self)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """A copy of the metadata (the 0.10 ``VariableState.metadata``)."""
+        return dict(self._metadata)
+
+    def to_state(self) -> Variable[A]:
+        """A copy of this Variable: the 0.10 snapshot, now a Variable like every State leaf."""
+        return self.replace()
+
+    def to_variable(self) -> Variable[A]:
+        """A copy of this Variable (the 0.10 ``VariableState.to_variable``)."""
+        return self.replace()
 
     def replace(self, value: Any = ESCAPED, **metadata: Any) -> Variable[Any]:
         """A new Variable of the same kind with ``value`` and/or metadata replaced."""
@@ -186,8 +200,10 @@ class Variable(Generic[A]):
         )
         return new
 
-    def update_from_state(self, state: VariableState[A]) -> None:
-        """Write a VariableState's value and metadata into this Variable."""
+    def update_from_state(self, state: Variable[A]) -> None:
+        """Write another Variable's (a State leaf's) value and metadata into this one."""
+        if state is self:
+            return
         self.value = state.value
         if state.metadata != self._metadata:
             self._metadata = dict(state.metadata)
@@ -349,111 +365,39 @@ def _escaped_message(variable: Variable[Any]) -> str:
     )
 
 
-class VariableState(Generic[A]):
-    """An immutable snapshot of a Variable: its kind, value and metadata.
+class _VariableStateMeta(type):
+    """Makes ``VariableState`` the 0.10 spelling of a State leaf, which is a Variable now.
 
-    It is a pytree whose single child is the value, so a State of VariableStates can be
-    passed through ``jax.jit`` and ``jax.tree.map`` like a dict of arrays.
-
-    >>> import jax.numpy as jnp
-    >>> state = VariableState(Variable, jnp.ones(2))
-    >>> state.type.__name__, state.value.shape
-    ('Variable', (2,))
+    ``isinstance(leaf, VariableState)`` holds for every Variable, and the 0.10 constructor
+    ``VariableState(Param, value, **metadata)`` builds that kind of Variable.
     """
 
-    __slots__ = ("metadata", "type", "value")
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, Variable)
 
-    def __init__(
-        self, type: type[Variable[Any]], value: A, metadata: Mapping[str, Any] | None = None
-    ) -> None:
-        _set_state_type(self, type)
-        _set_state_value(self, value)
-        _set_state_metadata(self, dict(metadata) if metadata else {})
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        return issubclass(subclass, Variable)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(
-            f"VariableState is immutable; use state.replace({name}=...) to make a new one"
-        )
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("metadata", "type", "value"):
-            raise AttributeError(name)
-        metadata = object.__getattribute__(self, "metadata")
-        if name in metadata:
-            return metadata[name]
-        raise AttributeError(f"VariableState of {self.type.__name__} has no metadata {name!r}")
-
-    def replace(self, value: Any = ESCAPED, **metadata: Any) -> VariableState[Any]:
-        """A copy with ``value`` and/or metadata replaced."""
-        return VariableState(
-            self.type, self.value if value is ESCAPED else value, {**self.metadata, **metadata}
-        )
-
-    def get_metadata(self) -> dict[str, Any]:
-        """A copy of the metadata."""
-        return dict(self.metadata)
-
-    def to_variable(self) -> Variable[A]:
-        """A fresh Variable of this kind holding this value and metadata."""
-        variable: Variable[A] = object.__new__(self.type)
-        Variable.__init__(variable, self.value, **self.metadata)
+    def __call__(
+        cls, kind: type[Variable[Any]], value: Any, metadata: Any = None, **more: Any
+    ) -> Any:
+        variable: Variable[Any] = object.__new__(kind)
+        Variable.__init__(variable, value, **{**(metadata or {}), **more})
         return variable
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, VariableState):
-            return NotImplemented
-        return (
-            self.type is other.type
-            and self.metadata == other.metadata
-            and _values_equal(self.value, other.value)
-        )
 
-    __hash__ = None  # type: ignore[assignment]
+if TYPE_CHECKING:  # to a type checker, the 0.10 name is the Variable it stands for
+    VariableState = Variable
+else:
 
-    def __repr__(self) -> str:
-        items = [f"type={self.type.__name__}", f"value={_short_repr(self.value)}"]
-        items += [f"{k}={v!r}" for k, v in self.metadata.items()]
-        return f"VariableState({', '.join(items)})"
+    class VariableState(metaclass=_VariableStateMeta):
+        """The 0.10 name of a State leaf. States hold Variables now (as in Flax NNX 0.12).
 
-
-# Slot descriptors: split builds one VariableState per Variable, so skip __setattr__.
-_set_state_type = vars(VariableState)["type"].__set__
-_set_state_value = vars(VariableState)["value"].__set__
-_set_state_metadata = vars(VariableState)["metadata"].__set__
-
-
-def _values_equal(a: Any, b: Any) -> bool:
-    if a is b:
-        return True
-    try:
-        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
-    except (TypeError, ValueError):
-        return bool(a == b)
-
-
-def _flatten_variable_state(
-    state: VariableState[Any],
-) -> tuple[tuple[tuple[jax.tree_util.GetAttrKey, Any]], tuple[Any, ...]]:
-    return ((jax.tree_util.GetAttrKey("value"), state.value),), (
-        state.type,
-        tuple(state.metadata.items()),
-    )
-
-
-def _unflatten_variable_state(aux: tuple[Any, ...], children: Any) -> VariableState[Any]:
-    new = object.__new__(VariableState)
-    object.__setattr__(new, "type", aux[0])
-    object.__setattr__(new, "value", children[0])
-    object.__setattr__(new, "metadata", dict(aux[1]))
-    return new
-
-
-jax.tree_util.register_pytree_with_keys(
-    VariableState,
-    _flatten_variable_state,
-    _unflatten_variable_state,
-    lambda s: ((s.value,), (s.type, tuple(s.metadata.items()))),
-)
+        >>> import jax.numpy as jnp
+        >>> state = VariableState(Variable, jnp.ones(2))
+        >>> type(state).__name__, isinstance(state, VariableState), state.type.__name__
+        ('Variable', True, 'Variable')
+        """
 
 
 def _register_pytree(kind: type[Variable[Any]]) -> None:

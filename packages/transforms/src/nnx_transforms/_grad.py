@@ -15,7 +15,7 @@ from typing import Any
 
 import jax
 
-from nnx_graph import Filter, State, Variable, VariableState, describe, message, to_predicate
+from nnx_graph import Filter, State, Variable, describe, message, to_predicate
 from nnx_transforms._protocol import (
     GRAPH_TYPES,
     Lifted,
@@ -255,7 +255,7 @@ def _grads_of_argument(
         root = part.root_of_leaf[i]
         path = flat.paths[i] if part.single_root else flat.paths[i][1:]
         slot = flat.slots[i]
-        leaf = VariableState(type(slot), g, slot._metadata) if isinstance(slot, Variable) else g
+        leaf = slot.replace(g) if isinstance(slot, Variable) else g  # a gradient Variable
         per_root.setdefault(root, {})[path] = leaf
     leaves, treedef = tree_flatten(arg)
     result = []
