@@ -64,4 +64,6 @@ from nnx_layers._recurrent import GRUCell as GRUCell
 from nnx_layers._recurrent import LSTMCell as LSTMCell
 from nnx_layers._recurrent import OptimizedLSTMCell as OptimizedLSTMCell
 from nnx_layers._recurrent import SimpleCell as SimpleCell
+from nnx_layers._rnn import RNN as RNN
+from nnx_layers._rnn import Bidirectional as Bidirectional
 from nnx_layers._sequential import Sequential as Sequential

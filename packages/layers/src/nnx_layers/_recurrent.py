@@ -35,6 +35,10 @@ class _Cell(Module):
     ) -> jax.Array:
         shape = (*input_shape[:-1], self.hidden_features)
         if carry_init is None:
+            if rngs is not None:
+                # flax.nnx draws a key for the zeros too; drawing it keeps the stream's
+                # count, and so every later key, the same as in a model ported from flax.
+                (rngs.carry if isinstance(rngs, Rngs) else rngs)()
             return jnp.zeros(shape, self.param_dtype)
         if rngs is None:
             raise ValueError(

@@ -21,6 +21,7 @@ from nnx_graph import FilterError as FilterError
 from nnx_graph import FilterWarning as FilterWarning
 from nnx_graph import GraphDef as GraphDef
 from nnx_graph import GraphError as GraphError
+from nnx_graph import HijaxNotSupportedError as HijaxNotSupportedError
 from nnx_graph import Module as Module
 from nnx_graph import Not as Not
 from nnx_graph import Nothing as Nothing
@@ -39,6 +40,7 @@ from nnx_graph import graphdef as graphdef
 from nnx_graph import iter_graph as iter_graph
 from nnx_graph import merge as merge
 from nnx_graph import pop as pop
+from nnx_graph import set_metadata as set_metadata
 from nnx_graph import split as split
 from nnx_graph import state as state
 from nnx_graph import update as update
@@ -80,6 +82,7 @@ from nnx_transforms import while_loop as while_loop
 
 # -- nnx-layers: Linear, Dropout, BatchNorm, activations, initializers, ... ------------
 from nnx_layers import BatchNorm as BatchNorm
+from nnx_layers import Bidirectional as Bidirectional
 from nnx_layers import Conv as Conv
 from nnx_layers import Dropout as Dropout
 from nnx_layers import Einsum as Einsum
@@ -98,6 +101,7 @@ from nnx_layers import LoRAParam as LoRAParam
 from nnx_layers import MultiHeadAttention as MultiHeadAttention
 from nnx_layers import OptimizedLSTMCell as OptimizedLSTMCell
 from nnx_layers import RMSNorm as RMSNorm
+from nnx_layers import RNN as RNN
 from nnx_layers import Sequential as Sequential
 from nnx_layers import SimpleCell as SimpleCell
 from nnx_layers import celu as celu
