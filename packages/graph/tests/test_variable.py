@@ -264,3 +264,200 @@ def test_storing_a_variable_as_a_value_is_refused():
 def test_repr_shows_kind_value_and_metadata():
     assert repr(Param(1, a=2)) == "Param(value=1, a=2)"
     assert "shape=(100,)" in repr(Param(jnp.zeros(100)))
+
+
+IN_PLACE = [
+    ("+=", lambda v, x: v.__iadd__(x), lambda a, x: a + x),
+    ("-=", lambda v, x: v.__isub__(x), lambda a, x: a - x),
+    ("*=", lambda v, x: v.__imul__(x), lambda a, x: a * x),
+    ("/=", lambda v, x: v.__itruediv__(x), lambda a, x: a / x),
+    ("//=", lambda v, x: v.__ifloordiv__(x), lambda a, x: a // x),
+    ("%=", lambda v, x: v.__imod__(x), lambda a, x: a % x),
+    ("**=", lambda v, x: v.__ipow__(x), lambda a, x: a**x),
+    ("&=", lambda v, x: v.__iand__(x), lambda a, x: a & x),
+    ("|=", lambda v, x: v.__ior__(x), lambda a, x: a | x),
+    ("^=", lambda v, x: v.__ixor__(x), lambda a, x: a ^ x),
+    ("<<=", lambda v, x: v.__ilshift__(x), lambda a, x: a << x),
+    (">>=", lambda v, x: v.__irshift__(x), lambda a, x: a >> x),
+]
+
+
+@pytest.mark.parametrize(("name", "apply", "expected"), IN_PLACE, ids=[n for n, _, _ in IN_PLACE])
+def test_in_place_operators_mutate_the_variable(name, apply, expected):
+    start = jnp.array([6, 9], jnp.int32)
+    v = Param(start)
+    result = apply(v, 2)
+    assert result is v and type(v) is Param
+    np.testing.assert_array_equal(v.value, expected(start, 2))
+
+
+def test_in_place_on_locals_list_items_and_matmul():
+    v = Param(jnp.eye(2))
+    w = v
+    w @= jnp.full((2, 2), 2.0)
+    assert w is v
+    np.testing.assert_array_equal(v.value, jnp.full((2, 2), 2.0))
+    counts = [Param(jnp.array(0))]
+    counts[0] += 1
+    assert type(counts[0]) is Param and int(counts[0].value) == 1
+
+
+def test_in_place_on_an_attribute_keeps_the_variable_and_the_cache():
+    class Box(ng.Module):
+        def __init__(self):
+            self.count = Param(jnp.array(0))
+
+    box = Box()
+    ng.split(box)  # cached: box is watched from now on
+    epoch = ng.structure_epoch()
+    box.count += 1
+    assert int(box.count.value) == 1 and ng.structure_epoch() == epoch
+
+
+# -- 0.12 accessors: get_value / set_value / get_raw_value / set_metadata ----------------
+
+
+class Scaled(ng.Variable):
+    """Stores half of what it is given and hands back double what it stores."""
+
+    def get_value(self, **kwargs):
+        return super().get_value(**kwargs) * 2
+
+    def set_value(self, value, **kwargs):
+        super().set_value(value / 2, **kwargs)
+
+
+def test_get_value_and_set_value_overrides_are_honoured_by_every_access():
+    v = Scaled(jnp.ones(3))
+    np.testing.assert_array_equal(v[...], 2 * jnp.ones(3))
+    np.testing.assert_array_equal(v.value, 2 * jnp.ones(3))
+    assert float(v[1]) == 2.0
+    np.testing.assert_array_equal(v + 1, 3 * jnp.ones(3))
+    np.testing.assert_array_equal(jnp.sum(v), 6.0)
+    v[...] = jnp.full(3, 8.0)
+    np.testing.assert_array_equal(v.get_raw_value(), jnp.full(3, 4.0))
+    v[0] = 2.0
+    np.testing.assert_array_equal(v.get_raw_value(), jnp.array([1.0, 4.0, 4.0]))
+    v.value = jnp.zeros(3)
+    np.testing.assert_array_equal(v.get_raw_value(), jnp.zeros(3))
+
+
+def test_get_value_index_and_set_value_index_on_arrays_and_numpy():
+    v = Param(jnp.arange(4.0))
+    assert float(v.get_value(index=2)) == 2.0
+    assert v.get_value(index=None).shape == (1, 4)  # None is an index, not "whole"
+    v.set_value(9.0, index=slice(0, 2))
+    np.testing.assert_array_equal(v[...], jnp.array([9.0, 9.0, 2.0, 3.0]))
+    n = Param(np.zeros(2))
+    original = n.get_raw_value()
+    n[1] = 5.0
+    np.testing.assert_array_equal(n.get_raw_value(), [0.0, 5.0])
+    assert original[1] == 0.0  # the write copied, the old array is unchanged
+
+
+def test_set_value_checks_the_trace_like_the_value_setter():
+    block = Block()
+
+    @jax.jit
+    def write(x):
+        block.w.set_value(x)
+        return x
+
+    with pytest.raises(
+        ng.TraceContextError, match=r"(?s)Cannot update a Param.*pass the module in"
+    ):
+        write(jnp.ones(3))
+    np.testing.assert_array_equal(block.w[...], jnp.arange(3.0))
+
+
+def test_set_metadata_in_its_three_forms_and_the_structure_epoch_moves():
+    block = Block()
+    ng.split(block)  # cached: metadata are structure from now on
+    epoch = ng.structure_epoch()
+    block.w.set_metadata(frozen=True)
+    assert ng.structure_epoch() != epoch
+    block.w.set_metadata("tag", "w")
+    assert block.w.get_metadata() == {
+        "sharding": ("data",),
+        "description": "weights",
+        "frozen": True,
+        "tag": "w",
+    }
+    block.w.set_metadata({"tag": "only"})
+    assert block.w.get_metadata() == {"tag": "only"}
+    graphdef, state = ng.split(block)
+    assert ng.merge(graphdef, state).w.tag == "only"
+
+
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [(("a", 1), {"b": 2}), (("a", 1, 2), {}), ((1, 2), {})],
+    ids=["mixed", "three", "non-string-name"],
+)
+def test_set_metadata_refuses_arguments_it_cannot_read(args, kwargs):
+    v = Param(1.0, a=0)
+    with pytest.raises(
+        TypeError, match=r"(?s)Param.set_metadata: cannot read.*variable.set_metadata\(name=value\)"
+    ):
+        v.set_metadata(*args, **kwargs)
+    assert v.get_metadata() == {"a": 0}
+
+
+def test_nnx_set_metadata_sets_every_selected_variable_of_a_graph():
+    block = Block()
+    shared = [block, block.w]
+    ng.set_metadata(shared, differentiable=False, only=Param)
+    assert block.w.get_metadata()["differentiable"] is False
+    assert "differentiable" not in block.count.get_metadata()
+    ng.set_metadata(block, tag="all")
+    assert block.w.tag == block.count.tag == "all"
+
+
+def test_nnx_set_metadata_changes_nothing_when_one_variable_belongs_to_another_trace():
+    block = Block()
+
+    @jax.jit
+    def tag(x):
+        ng.set_metadata(block, tag="inside")
+        return x
+
+    with pytest.raises(
+        ng.TraceContextError,
+        match=r"(?s)cannot change model.count.*Cannot update.*pass the module in",
+    ):
+        tag(jnp.ones(1))
+    assert "tag" not in block.w.get_metadata() and "tag" not in block.count.get_metadata()
+
+
+def test_from_metadata_rebuilds_a_variable_without_running_init():
+    class Tagged(ng.Variable):
+        def __init__(self, value):
+            super().__init__(value, tag="from-init")
+
+    v = Tagged.from_metadata(jnp.ones(2), {"tag": "given", "sharding": ("x",)})
+    assert type(v) is Tagged
+    assert v.get_metadata() == {"tag": "given", "sharding": ("x",)}
+    again = Tagged.from_metadata(v.get_raw_value(), v.get_metadata())
+    assert again.get_metadata() == v.get_metadata() and again is not v
+    assert Param.from_metadata(1.0, {"hijax": False}).get_metadata() == {}
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Param(jnp.ones(2), hijax=True),
+        lambda: Param.from_metadata(jnp.ones(2), {"hijax": True}),
+        lambda: Param(jnp.ones(2)).set_metadata(hijax=True),
+    ],
+    ids=["constructor", "from_metadata", "set_metadata"],
+)
+def test_hijax_variables_are_refused_as_not_supported_yet(build):
+    with pytest.raises(
+        ng.HijaxNotSupportedError, match=r"(?s)hijax.*not supported yet.*Fix: Param\(value\)"
+    ):
+        build()
+    assert issubclass(ng.HijaxNotSupportedError, NotImplementedError)
+
+
+def test_hijax_false_is_accepted_and_not_kept_as_metadata():
+    assert Param(1.0, hijax=False).get_metadata() == {}

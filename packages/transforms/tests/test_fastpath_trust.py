@@ -575,3 +575,15 @@ def test_an_interrupted_write_back_is_finished_not_half_done() -> None:
         step(holder)
     values = [float(holder.w.value[0]), float(holder.box["a"][0]), float(holder.box["b"][0])]
     assert values == [2.0, 2.0, 2.0]
+
+
+def test_a_read_only_step_over_an_unwritable_graph_keeps_hitting() -> None:
+    class WithTuple(Module):
+        def __init__(self) -> None:
+            self.pair = (jnp.ones(2), jnp.zeros(2))  # bare arrays in a tuple: not writable
+
+    read = jit(lambda m: m.pair[0].sum())
+    m = WithTuple()
+    for _ in range(4):
+        assert float(read(m)) == 2.0
+    assert read.cache_info() == (3, 1)

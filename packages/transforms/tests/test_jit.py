@@ -220,3 +220,15 @@ def test_variables_work_in_jax_functions_and_plain_jax_jit(kit: Any) -> None:
     assert jnp.allclose(doubled, jnp.array([2.0, -4.0]))
     mapped = jax.tree.map(lambda x: x + 1, w)
     assert type(mapped) is Param and mapped is not w
+
+
+def test_in_place_operator_on_a_variable_argument_flows_back() -> None:
+    count = Variable(jnp.array(0))
+
+    @jit
+    def step(count: Variable) -> None:
+        count += 1  # noqa: F841  (mutates the Variable in place, as in flax)
+
+    step(count)
+    step(count)
+    assert int(count.value) == 2

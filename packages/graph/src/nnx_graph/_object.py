@@ -70,6 +70,8 @@ class Object:
 
     def __setattr__(self, name: str, value: Any) -> None:
         current = self.__dict__.get(name)
+        if current is value and isinstance(value, Variable):
+            return  # ``self.count += 1``: the Variable updated itself in place
         if isinstance(current, Variable) and not _replaces_variable(value):
             if isinstance(value, _CONTAINERS):
                 _check_container_value(self, name, current, value)

@@ -13,16 +13,26 @@ turns them back into fresh Variables.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import jax
 import numpy as np
 
 from nnx_graph import _tracking
-from nnx_graph._errors import EscapedTraceError, TraceContextError, describe, message
+from nnx_graph._errors import (
+    EscapedTraceError,
+    HijaxNotSupportedError,
+    TraceContextError,
+    describe,
+    message,
+)
 
 A = TypeVar("A")
+
+# ``index`` of ``get_value`` / ``set_value`` when the whole value is meant; a sentinel
+# rather than None because ``v[None]`` is a valid (axis-adding) index.
+_WHOLE: Any = type("Whole", (), {"__repr__": lambda self: "<whole value>"})()
 
 # Set as the value of Variables built inside a transform once the transform returns, so
 # that a leaked reference fails loudly instead of handing out a dead tracer.
@@ -62,6 +72,8 @@ class Variable(Generic[A]):
         if unbox is not None:
             value, boxed = unbox(value)
             metadata = {**boxed, **metadata}
+        if metadata.pop("hijax", False):
+            raise HijaxNotSupportedError(_hijax_message(type(self).__name__, value))
         if isinstance(value, Variable):
             raise TypeError(
                 message(
@@ -85,14 +97,56 @@ class Variable(Generic[A]):
 
     @property
     def value(self) -> A:
-        """The value held; writing it checks that this Variable belongs to the current trace."""
-        value = self._value
-        if value is ESCAPED:
-            raise EscapedTraceError(_escaped_message(self))
-        return value  # type: ignore[no-any-return]
+        """The value held, read through ``get_value`` and written through ``set_value``."""
+        return self.get_value()
 
     @value.setter
     def value(self, value: A) -> None:
+        self.set_value(value)
+
+    def get_value(self, *, index: Any = _WHOLE) -> A:
+        """The value held (or ``value[index]``); ``.value`` and ``v[...]`` read through it.
+
+        Override it in a subclass to transform every read; ``get_raw_value`` bypasses it.
+
+        >>> import jax.numpy as jnp
+        >>> class Doubled(Variable):
+        ...     def get_value(self, **kwargs):
+        ...         return super().get_value(**kwargs) * 2
+        >>> v = Doubled(jnp.ones(2))
+        >>> v[...].tolist(), v.get_value(index=0).tolist(), v.get_raw_value().tolist()
+        ([2.0, 2.0], 2.0, [1.0, 1.0])
+        """
+        value: Any = self._value
+        if value is ESCAPED:
+            raise EscapedTraceError(_escaped_message(self))
+        if index is _WHOLE or index is Ellipsis:
+            return value  # type: ignore[no-any-return]
+        return value[index]  # type: ignore[no-any-return]
+
+    def set_value(self, value: A, *, index: Any = _WHOLE) -> None:
+        """Write the value (or ``value[index]``); ``.value = x`` and ``v[i] = x`` go through it.
+
+        Override it in a subclass to transform or validate every write. Writing checks
+        that this Variable belongs to the current trace.
+
+        >>> import jax.numpy as jnp
+        >>> v = Variable(jnp.zeros(3))
+        >>> v.set_value(jnp.ones(3))
+        >>> v.set_value(5.0, index=0)
+        >>> v[...].tolist()
+        [5.0, 1.0, 1.0]
+        """
+        if index is not _WHOLE and index is not Ellipsis:
+            current: Any = self.get_raw_value()
+            if current is ESCAPED:
+                raise EscapedTraceError(_escaped_message(self))
+            if hasattr(current, "at"):
+                value = current.at[index].set(value)
+            else:
+                current = np.array(current, copy=True)
+                current[index] = value
+                value = current
         if isinstance(value, Variable):
             raise TypeError(
                 message(
@@ -108,6 +162,14 @@ class Variable(Generic[A]):
     @property
     def raw_value(self) -> A:
         """The value without the escaped-trace check (for display and debugging)."""
+        return self._value  # type: ignore[no-any-return]
+
+    def get_raw_value(self) -> A:
+        """The value as stored, bypassing ``get_value`` (and any override of it).
+
+        >>> Variable(3).get_raw_value()
+        3
+        """
         return self._value  # type: ignore[no-any-return]
 
     def check_trace(self) -> None:
@@ -133,6 +195,46 @@ class Variable(Generic[A]):
     def get_metadata(self) -> dict[str, Any]:
         """A copy of this Variable's metadata."""
         return dict(self._metadata)
+
+    def set_metadata(self, *args: Any, **kwargs: Any) -> None:
+        """Change this Variable's metadata, in one of Flax NNX 0.12's three forms.
+
+        ``set_metadata(a=1)`` updates entries, ``set_metadata('a', 1)`` sets one, and
+        ``set_metadata({'a': 1})`` replaces them all.
+
+        >>> v = Variable(0.0, a=1)
+        >>> v.set_metadata(b=2); v.set_metadata('c', 3)
+        >>> v.get_metadata()
+        {'a': 1, 'b': 2, 'c': 3}
+        >>> v.set_metadata({'d': 4}); v.get_metadata()
+        {'d': 4}
+        """
+        metadata = _metadata_from_arguments(type(self).__name__, args, kwargs)
+        if len(args) != 1:
+            metadata = {**self._metadata, **metadata}
+        if metadata.pop("hijax", False):
+            raise HijaxNotSupportedError(_hijax_message(type(self).__name__, self._value))
+        self.check_trace()
+        # Through ``__setattr__``: metadata are structure, so the epoch moves.
+        self._metadata = metadata
+
+    @classmethod
+    def from_metadata(cls, value: Any, attributes: Mapping[str, Any]) -> Variable[Any]:
+        """A Variable of this kind holding ``value`` with exactly ``attributes`` as metadata.
+
+        The inverse of ``(v.get_raw_value(), v.get_metadata())``; ``__init__`` of a
+        subclass is not run, as in Flax NNX 0.12.
+
+        >>> v = Variable.from_metadata(1.0, {'tag': 'w'})
+        >>> v.get_raw_value(), v.get_metadata()
+        (1.0, {'tag': 'w'})
+        """
+        metadata = dict(attributes)
+        if metadata.pop("hijax", False):
+            raise HijaxNotSupportedError(_hijax_message(cls.__name__, value))
+        new: Variable[Any] = object.__new__(cls)
+        Variable.__init__(new, value, **metadata)
+        return new
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name in Variable._fields:
@@ -228,20 +330,10 @@ class Variable(Generic[A]):
         return self.value
 
     def __getitem__(self, key: Any) -> Any:
-        value: Any = self.value
-        return value if key is Ellipsis else value[key]
+        return self.get_value(index=key)
 
     def __setitem__(self, key: Any, item: Any) -> None:
-        if key is Ellipsis:
-            self.value = item
-            return
-        value: Any = self.value
-        if hasattr(value, "at"):
-            self.value = value.at[key].set(item)
-        else:
-            value = np.array(value, copy=True)
-            value[key] = item
-            self.value = value
+        self.set_value(item, index=key)
 
     def __len__(self) -> int:
         return len(self._any_value)
@@ -307,6 +399,22 @@ def _binary(op: Callable[[Any, Any], Any], reflected: bool = False) -> Callable[
     return method
 
 
+def _in_place(op: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    """``v += x`` writes the Variable's value and keeps the Variable (as Flax NNX 0.10 does).
+
+    Without it Python would rebind ``v`` to a plain array, silently leaving the Variable
+    (a function argument, a list element) with its old value.
+    """
+
+    def method(self: Variable[Any], other: Any) -> Variable[Any]:
+        if isinstance(other, Variable):
+            other = other.value
+        self.value = op(self.value, other)
+        return self
+
+    return method
+
+
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "add": operator.add,
     "sub": operator.sub,
@@ -340,6 +448,9 @@ _UNARY: dict[str, Callable[[Any], Any]] = {
 for _name, _op in _BINARY.items():
     setattr(Variable, f"__{_name}__", _binary(_op))
     setattr(Variable, f"__r{_name}__", _binary(_op, reflected=True))
+for _name in _BINARY:
+    if _name != "divmod":  # divmod has no in-place form
+        setattr(Variable, f"__i{_name}__", _in_place(_BINARY[_name]))
 for _name, _op in _COMPARISONS.items():
     setattr(Variable, f"__{_name}__", _binary(_op))
 for _name, _unary_op in _UNARY.items():
@@ -350,6 +461,35 @@ def _short_repr(value: Any) -> str:
     if isinstance(value, jax.Array | np.ndarray) and value.size > 16:
         return describe(value)
     return repr(value)
+
+
+def _metadata_from_arguments(
+    kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The metadata that ``set_metadata``'s three call forms ask for."""
+    if (args and kwargs) or len(args) > 2 or (len(args) == 2 and not isinstance(args[0], str)):
+        given = ", ".join([*(describe(a) for a in args), *(f"{k}=..." for k in kwargs)])
+        raise TypeError(
+            message(
+                f"{kind}.set_metadata: cannot read the arguments ({given}).",
+                expected="a dict (replaces all metadata), a name and a value, or keywords",
+                fix="variable.set_metadata(name=value)",
+            )
+        )
+    if len(args) == 2:
+        return {args[0]: args[1]}
+    if len(args) == 1:
+        return dict(args[0])
+    return kwargs
+
+
+def _hijax_message(kind: str, value: Any) -> str:
+    return message(
+        f"{kind}(..., hijax=True): hijax (jax.Ref-backed) Variables are not supported yet.",
+        [f"value: {describe(value)}"],
+        expected="hijax=False or no hijax keyword; nnx Variables are mutable boxes already",
+        fix=f"{kind}(value)",
+    )
 
 
 def _escaped_message(variable: Variable[Any]) -> str:

@@ -197,7 +197,8 @@ class JitWrapped:
             raise clearer from error
         spec, in_leaves, new_leaves, dynamic = out
         flat = lifted.flat
-        if spec.simple and spec.changed is not None and flat.writable:  # the common case
+        # The common case: only values changed (and they can be written in place).
+        if spec.simple and spec.changed is not None and (flat.writable or not spec.changed):
             if in_leaves:
                 check_writable(flat, spec.changed)
                 flat.write_some(spec.changed, in_leaves)

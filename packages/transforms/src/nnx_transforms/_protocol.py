@@ -357,7 +357,8 @@ def apply(
     the trace running now (see ``check_writable``).
     """
     existing = lifted_flat.nodes if nodes is None else nodes
-    if spec.inputs_unchanged and lifted_flat.writable:
+    # Nothing to write (a step that only reads) needs no writable slots.
+    if spec.inputs_unchanged and (lifted_flat.writable or spec.changed == ()):
         if spec.changed is None:
             check_writable(lifted_flat, None)
             lifted_flat.write_leaves(in_leaves)
