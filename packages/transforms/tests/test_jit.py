@@ -227,7 +227,7 @@ def test_in_place_operator_on_a_variable_argument_flows_back() -> None:
 
     @jit
     def step(count: Variable) -> None:
-        count += 1  # noqa: F841  (mutates the Variable in place, as in flax)
+        count += 1  # mutates the Variable in place, as in flax
 
     step(count)
     step(count)
