@@ -60,6 +60,10 @@ from nnx_layers._normalization import LayerNorm as LayerNorm
 from nnx_layers._norms import GroupNorm as GroupNorm
 from nnx_layers._norms import InstanceNorm as InstanceNorm
 from nnx_layers._norms import RMSNorm as RMSNorm
+from nnx_layers._pooling import avg_pool as avg_pool
+from nnx_layers._pooling import max_pool as max_pool
+from nnx_layers._pooling import min_pool as min_pool
+from nnx_layers._pooling import pool as pool
 from nnx_layers._recurrent import GRUCell as GRUCell
 from nnx_layers._recurrent import LSTMCell as LSTMCell
 from nnx_layers._recurrent import OptimizedLSTMCell as OptimizedLSTMCell

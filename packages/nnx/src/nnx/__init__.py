@@ -136,9 +136,15 @@ from nnx_layers import softplus as softplus
 from nnx_layers import standardize as standardize
 from nnx_layers import swish as swish
 from nnx_layers import tanh as tanh
+from nnx_layers import pool as pool
+from nnx_layers import min_pool as min_pool
+from nnx_layers import max_pool as max_pool
+from nnx_layers import avg_pool as avg_pool
 
 # -- nnx-optim: Optimizer over optax ---------------------------------------------------
 from nnx_optim import OptState as OptState
+from nnx_optim import EMA as EMA
+from nnx_optim import ModelAndOptimizer as ModelAndOptimizer
 from nnx_optim import Optimizer as Optimizer
 
 # -- nnx-display: display() -------------------------------------------------------------
