@@ -18,6 +18,7 @@ from nnx_graph._errors import EscapedTraceError as EscapedTraceError
 from nnx_graph._errors import FilterError as FilterError
 from nnx_graph._errors import FilterWarning as FilterWarning
 from nnx_graph._errors import GraphError as GraphError
+from nnx_graph._errors import HijaxNotSupportedError as HijaxNotSupportedError
 from nnx_graph._errors import LayerInputError as LayerInputError
 from nnx_graph._errors import StaleCacheError as StaleCacheError
 from nnx_graph._errors import StateMismatchError as StateMismatchError
@@ -46,6 +47,7 @@ from nnx_graph._functional import graphdef as graphdef
 from nnx_graph._functional import iter_graph as iter_graph
 from nnx_graph._functional import merge as merge
 from nnx_graph._functional import pop as pop
+from nnx_graph._functional import set_metadata as set_metadata
 from nnx_graph._functional import split as split
 from nnx_graph._functional import state as state
 from nnx_graph._functional import update as update

@@ -56,6 +56,10 @@ class EscapedTraceError(GraphError):
     """An object built inside a transform was used after the transform returned."""
 
 
+class HijaxNotSupportedError(NotImplementedError):
+    """``Variable(..., hijax=True)``: jax.Ref-backed Variables are not supported yet."""
+
+
 class LayerInputError(ValueError):
     """A layer was called with an input it cannot take (wrong feature size, dtype, ...).
 

@@ -13,7 +13,7 @@ from typing import Any, overload
 import jax
 
 from nnx_graph._cache import GraphCache
-from nnx_graph._errors import StateMismatchError, describe, message
+from nnx_graph._errors import StateMismatchError, TraceContextError, describe, message
 from nnx_graph._filters import Filter, to_predicate, warn_unmatched_names
 from nnx_graph._flatgraph import FlatGraph
 from nnx_graph._flatten import flatten, sorted_keys, unflatten
@@ -375,3 +375,37 @@ def _iter(value: Any, path: Path, seen: set[int]) -> Iterator[tuple[Path, Any]]:
         for i, item in enumerate(value):
             yield from _iter(item, (*path, i), seen)
     yield path, value
+
+
+def set_metadata(node: Any, /, *, only: Filter = Variable, **metadata: Any) -> None:
+    """Set ``metadata`` on every Variable of ``node`` that ``only`` selects, in place.
+
+    Every selected Variable is checked before any is changed, so a failure (a Variable
+    that belongs to another trace) leaves the graph as it was.
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module, Variable
+    >>> class Model(Module):
+    ...     def __init__(self):
+    ...         self.w = Variable(jnp.ones(1))
+    >>> model = Model()
+    >>> set_metadata(model, frozen=True)
+    >>> model.w.frozen
+    True
+    """
+    predicate = to_predicate(only)
+    selected = [
+        (path, leaf)
+        for path, leaf in iter_graph(node)
+        if isinstance(leaf, Variable) and predicate(path, leaf)
+    ]
+    for path, variable in selected:
+        try:
+            variable.check_trace()
+        except TraceContextError as error:
+            raise TraceContextError(
+                f"nnx.set_metadata: cannot change {format_path(path, 'model')}.\n{error}",
+                target=variable,
+            ) from error
+    for _, variable in selected:
+        variable.set_metadata(**metadata)
