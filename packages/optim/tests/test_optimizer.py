@@ -455,3 +455,38 @@ def test_surgery_that_keeps_every_shape_needs_no_rebuild() -> None:
     model.w = Param(jnp.zeros((3, 2)))  # same path and shape: the state still fits
     optimizer.update(jax.tree_util.tree_map(jnp.ones_like, state(model, Param)))
     assert int(optimizer.step.value) == 1
+
+
+# -- 0.12 spellings: update(model, grads) returns the updates; ModelAndOptimizer ---------
+
+
+def test_update_returns_the_applied_updates_in_both_spellings():
+    from nnx_optim import ModelAndOptimizer
+
+    for build, call in [
+        (lambda m: Optimizer(m, optax.sgd(0.1), wrt=Param), lambda o, m, g: o.update(m, g)),
+        (lambda m: Optimizer(m, optax.sgd(0.1)), lambda o, m, g: o.update(g)),
+        (lambda m: ModelAndOptimizer(m, optax.sgd(0.1), wrt=Param), lambda o, m, g: o.update(g)),
+    ]:
+        model = Model(Rngs(0))
+        optimizer = build(model)
+        before = {"w": model.w[...], "b": model.b[...]}
+        grads = _grads(model)
+        updates = call(optimizer, model, grads)
+        assert isinstance(updates, State) and set(updates) == {"w", "b"}
+        for name in ("w", "b"):
+            np.testing.assert_allclose(updates[name], -0.1 * grads[name], rtol=1e-6)
+            after = getattr(model, name)[...]
+            np.testing.assert_allclose(after - before[name], updates[name], atol=1e-6)
+
+
+def test_model_and_optimizer_is_the_0_10_optimizer_shape():
+    from nnx_optim import ModelAndOptimizer
+
+    model = Model(Rngs(0))
+    optimizer = ModelAndOptimizer(model, optax.adam(1e-2), wrt=Param)
+    assert isinstance(optimizer, Optimizer) and optimizer.model is model
+    optimizer.update(_grads(model))
+    optimizer.update(model, _grads(model))
+    assert int(optimizer.step[...]) == 2
+    assert "model" in state(optimizer) and "opt_leaves" in state(optimizer)

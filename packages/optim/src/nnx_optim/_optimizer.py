@@ -71,7 +71,7 @@ class Optimizer(Object):
     ...         self.w = Param(jnp.array(1.0))
     >>> model = Model()
     >>> optimizer = Optimizer(model, optax.sgd(0.5))
-    >>> optimizer.update({'w': jnp.array(2.0)})
+    >>> _ = optimizer.update({'w': jnp.array(2.0)})
     >>> float(model.w.value), int(optimizer.step.value)
     (0.0, 1)
     """
@@ -122,8 +122,8 @@ class Optimizer(Object):
         """
         return jax.tree_util.tree_unflatten(self.opt_treedef, list(self.opt_leaves))
 
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        """Apply one optax step to the model in place and increment ``step``.
+    def update(self, *args: Any, **kwargs: Any) -> Any:
+        """Apply one optax step to the model in place, increment ``step``, return the updates.
 
         Spelled ``update(grads)`` or ``update(model, grads)``; ``grads`` may also be
         passed by keyword. ``grads`` is the State ``nnx.grad`` returns (or a State or
@@ -131,7 +131,20 @@ class Optimizer(Object):
         arguments go to ``tx.update``, for transformations that need them
         (``value=loss`` for ``reduce_on_plateau``; ``value``, ``grad``, ``value_fn`` for
         line searches, whose ``value_fn`` receives the parameters as a State of arrays).
-        Nothing is written unless the whole step succeeds.
+        Nothing is written unless the whole step succeeds. The updates optax computed
+        (what was added to the parameters) come back as a State of arrays with the paths
+        of ``nnx.state(model, wrt)``, as in Flax NNX 0.12.
+
+        >>> import jax.numpy as jnp, optax
+        >>> from nnx_graph import Module
+        >>> class Model(Module):
+        ...     def __init__(self):
+        ...         self.w = Param(jnp.array(1.0))
+        >>> model = Model()
+        >>> optimizer = Optimizer(model, optax.sgd(0.5), wrt=Param)
+        >>> updates = optimizer.update(model, {'w': jnp.array(2.0)})
+        >>> float(updates['w']), float(model.w[...])
+        (-1.0, 0.0)
         """
         model, grads = self._parse_arguments(args, kwargs)
         param_flat = graph_state(model, self.wrt).flat_state()
@@ -172,6 +185,7 @@ class Optimizer(Object):
         for variable, value in zip(self.opt_leaves, new_leaves, strict=True):
             variable.value = value
         self.step.value = self.step.value + 1
+        return State.wrap(updates) if type(updates) is dict else updates
 
     def _check_state_fits(
         self, params: Any, param_flat: dict[Path, Any], error: Exception | None
@@ -347,3 +361,21 @@ def _fits(grad: Any, param: Any) -> bool:
         return jnp.ndim(param) == 0
     shape = getattr(grad, "shape", None)
     return shape is not None and tuple(shape) == tuple(jnp.shape(param))
+
+
+class ModelAndOptimizer(Optimizer):
+    """An Optimizer that holds its model: Flax NNX 0.11's name for 0.10's Optimizer.
+
+    Every ``nnx.Optimizer`` here holds its model already, so this is the same class under
+    the name 0.11/0.12 code uses; ``update(grads)`` and ``update(model, grads)`` both work.
+
+    >>> import jax.numpy as jnp, optax
+    >>> from nnx_graph import Module
+    >>> class Model(Module):
+    ...     def __init__(self):
+    ...         self.w = Param(jnp.array(1.0))
+    >>> optimizer = ModelAndOptimizer(Model(), optax.sgd(0.5), wrt=Param)
+    >>> _ = optimizer.update({'w': jnp.array(2.0)})
+    >>> float(optimizer.model.w[...]), int(optimizer.step[...])
+    (0.0, 1)
+    """
