@@ -11,6 +11,7 @@ The lower-level ``flatten`` / ``unflatten`` / ``FlatGraph`` and the structure ep
 the protocol the transforms package builds on; most users never need them.
 """
 
+from nnx_graph import _pytree as _pytree  # registers Objects as jax pytrees
 from nnx_graph._cache import GraphCache as GraphCache
 from nnx_graph._cache import check_fast_path as check_fast_path
 from nnx_graph._cache import checking_fast_path as checking_fast_path

@@ -35,6 +35,9 @@ from nnx_graph._paths import Path
 from nnx_graph._variable import Variable
 
 V = TypeVar("V", bound=Variable[Any])
+# Called with every new Object subclass; a hook, so that modules above this one (the
+# pytree registration in ``_pytree``) extend Objects without an import cycle.
+SUBCLASS_HOOKS: list[Callable[[type[Any]], None]] = []
 
 
 class Object:
@@ -67,6 +70,11 @@ class Object:
         obj = object.__new__(cls)
         init_object(obj)
         return obj
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for hook in SUBCLASS_HOOKS:  # ``_pytree`` registers each class as a jax pytree
+            hook(cls)
 
     def __setattr__(self, name: str, value: Any) -> None:
         current = self.__dict__.get(name)

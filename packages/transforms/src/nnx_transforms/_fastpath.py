@@ -23,7 +23,7 @@ from typing import Any
 import jax
 
 from nnx_graph import GraphCache
-from nnx_transforms._protocol import GRAPH_TYPES, Lifted, is_variable, lift
+from nnx_transforms._protocol import GRAPH_TYPES, Lifted, is_graph_node, lift
 
 # One namespace for every jitted function: the lifted inputs depend on the call's
 # arguments and static arguments only, never on the function.
@@ -54,7 +54,7 @@ class CallCache:
             key: tuple[Any, ...] = (len(args), statics)
             roots: tuple[Any, ...] = args
         else:
-            leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_variable)
+            leaves, treedef = jax.tree_util.tree_flatten((args, kwargs), is_leaf=is_graph_node)
             roots = tuple(x for x in leaves if isinstance(x, GRAPH_TYPES))
             key = (treedef, statics)
             others = [x for x in leaves if not isinstance(x, GRAPH_TYPES)]

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from nnx_graph import format_path
-from nnx_transforms._protocol import Lifted, is_variable
+from nnx_transforms._protocol import Lifted, is_graph_node
 
 # dtype kinds jax cannot trace: objects, bytes, strings, datetimes, timedeltas.
 _UNTRACEABLE_KINDS = frozenset("OSUMm")
@@ -36,7 +36,7 @@ def argument_names(
     >>> argument_names((1, {'x': 2}), {'scale': 3})
     ['args[0]', "args[1]['x']", 'scale']
     """
-    keyed, _ = jax.tree_util.tree_flatten_with_path((args, kwargs), is_leaf=is_variable)
+    keyed, _ = jax.tree_util.tree_flatten_with_path((args, kwargs), is_leaf=is_graph_node)
     names = []
     for keys, _leaf in keyed:
         where, first, *rest = keys

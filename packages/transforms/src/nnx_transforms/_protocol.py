@@ -58,13 +58,13 @@ def is_variable(x: Any) -> bool:
 
 
 def tree_flatten(tree: Any) -> tuple[list[Any], Any]:
-    """``jax.tree_util.tree_flatten`` keeping Variables whole (they are pytrees too)."""
-    return jax.tree_util.tree_flatten(tree, is_leaf=is_variable)
+    """``jax.tree_util.tree_flatten`` keeping Objects and Variables whole (pytrees too)."""
+    return jax.tree_util.tree_flatten(tree, is_leaf=is_graph_node)
 
 
 def tree_leaves(tree: Any) -> list[Any]:
-    """``jax.tree_util.tree_leaves`` keeping Variables whole."""
-    return jax.tree_util.tree_leaves(tree, is_leaf=is_variable)
+    """``jax.tree_util.tree_leaves`` keeping Objects and Variables whole."""
+    return jax.tree_util.tree_leaves(tree, is_leaf=is_graph_node)
 
 
 def argument_owners(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
