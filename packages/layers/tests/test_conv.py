@@ -114,3 +114,52 @@ def test_bad_padding(padding):
 def test_bad_strides_length():
     with pytest.raises(ValueError, match=r"strides=\(1, 2, 3\) has 3 entries for a 2-d(.|\n)*Fix"):
         Conv(1, 1, (3, 3), (1, 2, 3), rngs=Rngs(0))
+
+
+def test_circular_and_reflect_pad_by_wrapping_and_mirroring():
+    x = jax.random.normal(jax.random.key(1), (2, 6, 5, 3))
+    for padding, mode in [("CIRCULAR", "wrap"), ("REFLECT", "reflect")]:
+        conv = Conv(3, 4, (3, 2), padding=padding, rngs=Rngs(0))
+        valid = Conv(3, 4, (3, 2), padding="VALID", rngs=Rngs(0))
+        padded = jnp.pad(x, [(0, 0), (1, 1), (0, 1), (0, 0)], mode=mode)
+        np.testing.assert_allclose(conv(x), valid(padded), atol=1e-5)
+        assert conv(x).shape == (2, 6, 5, 4)
+
+
+def test_causal_output_sees_only_the_past():
+    conv = Conv(2, 3, 3, kernel_dilation=2, padding="CAUSAL", rngs=Rngs(0))
+    x = jax.random.normal(jax.random.key(1), (1, 8, 2))
+    y = conv(x)
+    assert y.shape == (1, 8, 3)
+    changed = conv(x.at[:, 5].set(10.0))
+    np.testing.assert_array_equal(changed[:, :5], y[:, :5])
+    assert not np.allclose(changed[:, 5], y[:, 5])
+    with pytest.raises(ValueError, match=r"(?s)'CAUSAL' is only defined for 1-d.*Fix: nnx\.Conv"):
+        Conv(2, 3, (3, 3), padding="CAUSAL", rngs=Rngs(0))
+
+
+def test_mask_multiplies_the_kernel_and_must_match_it():
+    mask = jnp.tril(jnp.ones((3, 3, 4)))
+    conv = Conv(3, 4, 3, mask=mask, padding="VALID", rngs=Rngs(0))
+    plain = Conv(3, 4, 3, padding="VALID", rngs=Rngs(0))
+    plain.kernel.value = plain.kernel.value * mask
+    x = jax.random.normal(jax.random.key(1), (2, 6, 3))
+    np.testing.assert_allclose(conv(x), plain(x), atol=1e-6)
+    rngs = Rngs(0)
+    with pytest.raises(ValueError, match=r"(?s)mask .*\(3, 3, 4\).*Fix: nnx\.Conv\(\.\.\., mask="):
+        Conv(3, 4, 3, mask=jnp.ones((3, 4)), rngs=rngs)
+    assert int(rngs.default.count.value) == 0
+
+
+def test_custom_conv_function_and_preferred_element_type():
+    calls = []
+
+    def conv_fn(*args, **kwargs):
+        calls.append(kwargs.get("preferred_element_type"))
+        return jax.lax.conv_general_dilated(*args, **kwargs)
+
+    conv = Conv(
+        3, 4, 3, conv_general_dilated=conv_fn, preferred_element_type=jnp.float32, rngs=Rngs(0)
+    )
+    conv(jnp.ones((1, 5, 3)))
+    assert calls == [jnp.float32]

@@ -120,3 +120,18 @@ def test_precision_is_passed_to_the_product():
     layer = Linear(3, 2, precision=jax.lax.Precision.HIGHEST, rngs=Rngs(0))
     x = jnp.ones((1, 3))
     np.testing.assert_allclose(layer(x), x @ layer.kernel.value, rtol=1e-6)
+
+
+def test_custom_dot_general_gets_the_contraction_and_precision():
+    seen = []
+
+    def dot_general(x, kernel, dims, precision=None, **kwargs):
+        seen.append((dims, precision, kwargs))
+        return jax.lax.dot_general(x, kernel, dims, precision=precision, **kwargs) * 2
+
+    layer = Linear(3, 4, use_bias=False, dot_general=dot_general, precision="highest", rngs=Rngs(0))
+    x = jnp.ones((2, 5, 3))
+    np.testing.assert_allclose(layer(x), 2 * (x @ layer.kernel.value), rtol=1e-6)
+    assert seen == [((((2,), (0,)), ((), ())), "highest", {})]
+    typed = Linear(3, 4, preferred_element_type=jnp.float32, dtype=jnp.bfloat16, rngs=Rngs(0))
+    assert typed(x).dtype == jnp.float32

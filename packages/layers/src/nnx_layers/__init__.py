@@ -46,6 +46,7 @@ from nnx_layers._attention import dot_product_attention_weights as dot_product_a
 from nnx_layers._attention import make_attention_mask as make_attention_mask
 from nnx_layers._attention import make_causal_mask as make_causal_mask
 from nnx_layers._conv import Conv as Conv
+from nnx_layers._conv_transpose import ConvTranspose as ConvTranspose
 from nnx_layers._dropout import Dropout as Dropout
 from nnx_layers._embed import Embed as Embed
 from nnx_layers._general import Einsum as Einsum

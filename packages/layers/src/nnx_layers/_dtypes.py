@@ -8,10 +8,16 @@ time", while the stored parameters stay float32.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+
+
+class PromoteDtype(Protocol):
+    """Casts ``(inputs, kernel, bias)`` to the computation dtype (``dtype=None``: infer)."""
+
+    def __call__(self, arrays: tuple[Any, ...], /, *, dtype: Any = None) -> tuple[Any, ...]: ...
 
 
 def promote_dtype(

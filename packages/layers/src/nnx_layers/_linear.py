@@ -8,6 +8,7 @@ batch axis.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -16,7 +17,8 @@ from jax import lax
 
 from nnx_graph import Module
 from nnx_layers._checks import as_array, check_feature_axis, check_rank
-from nnx_layers._dtypes import promote_dtype
+from nnx_layers._dtypes import PromoteDtype
+from nnx_layers._dtypes import promote_dtype as default_promote_dtype
 from nnx_layers.initializers import Initializer, lecun_normal, zeros_init
 from nnx_variables import Param, Rngs
 
@@ -32,6 +34,10 @@ class Linear(Module):
     ``(out_features,)`` and is drawn from a second key (zeros by default, but the key is
     drawn all the same, so the number of keys a model consumes does not depend on the
     initialisers chosen).
+
+    ``dot_general`` replaces ``lax.dot_general`` (a quantised or sharded product, say),
+    called with the same contraction and ``precision``; ``promote_dtype`` replaces the
+    cast of ``(inputs, kernel, bias)`` to the computation dtype.
 
     >>> import jax.numpy as jnp
     >>> from nnx_variables import Rngs
@@ -51,6 +57,9 @@ class Linear(Module):
         precision: Any = None,
         kernel_init: Initializer = default_kernel_init,
         bias_init: Initializer = default_bias_init,
+        dot_general: Callable[..., jax.Array] = lax.dot_general,
+        promote_dtype: PromoteDtype = default_promote_dtype,
+        preferred_element_type: Any = None,
         rngs: Rngs,
     ) -> None:
         self.kernel = Param(kernel_init(rngs.params(), (in_features, out_features), param_dtype))
@@ -63,6 +72,9 @@ class Linear(Module):
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.precision = precision
+        self.dot_general = dot_general
+        self.promote_dtype = promote_dtype
+        self.preferred_element_type = preferred_element_type
 
     def __call__(self, inputs: jax.Array) -> jax.Array:
         """Apply the layer to ``inputs`` of shape ``(..., in_features)``."""
@@ -75,10 +87,15 @@ class Linear(Module):
             self, inputs, axis=-1, size=self.in_features, name="in_features", fix=fix
         )
         bias = None if self.bias is None else self.bias[...]
-        x, kernel, bias = promote_dtype(
+        x, kernel, bias = self.promote_dtype(
             (as_array(inputs), self.kernel[...], bias), dtype=self.dtype
         )
-        y = lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())), precision=self.precision)
+        # Passed only when set, so a user's dot_general need not accept it (as in flax).
+        extra = {}
+        if self.preferred_element_type is not None:
+            extra["preferred_element_type"] = self.preferred_element_type
+        contract = (((x.ndim - 1,), (0,)), ((), ()))
+        y = self.dot_general(x, kernel, contract, precision=self.precision, **extra)
         if bias is not None:
             y = y + jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
         return y

@@ -50,6 +50,9 @@ from nnx_variables import BatchStat as BatchStat
 from nnx_variables import Cache as Cache
 from nnx_variables import Intermediate as Intermediate
 from nnx_variables import Param as Param
+from nnx_variables import SplitBackups as SplitBackups
+from nnx_variables import fork_rngs as fork_rngs
+from nnx_variables import restore_rngs as restore_rngs
 from nnx_variables import Perturbation as Perturbation
 from nnx_variables import RngCount as RngCount
 from nnx_variables import RngKey as RngKey
@@ -84,6 +87,7 @@ from nnx_transforms import while_loop as while_loop
 from nnx_layers import BatchNorm as BatchNorm
 from nnx_layers import Bidirectional as Bidirectional
 from nnx_layers import Conv as Conv
+from nnx_layers import ConvTranspose as ConvTranspose
 from nnx_layers import Dropout as Dropout
 from nnx_layers import Einsum as Einsum
 from nnx_layers import Embed as Embed
