@@ -7,7 +7,9 @@ Every array a model owns lives in a Variable whose subclass says what it is for:
 
 ``Rngs`` holds named PRNG streams whose keys and counters are themselves Variables
 (``RngKey``, ``RngCount``): randomness is state, and it moves through ``split``,
-``merge`` and every transform like parameters do.
+``merge`` and every transform like parameters do. The jax.random samplers are bound to
+the streams (``rngs.normal(shape)``), and ``fork_rngs`` gives a graph's streams fresh
+keys for a while.
 
 Metadata rides along the same way. ``with_partitioning`` records, on each Variable an
 initializer builds, which mesh axes its dimensions are split over; ``get_partition_spec``
@@ -15,6 +17,9 @@ and ``get_named_sharding`` turn a State's records into the trees ``jax.device_pu
 ``jax.jit`` take, so a model shards across a device mesh with JAX's own machinery.
 """
 
+from nnx_variables._fork_rngs import SplitBackups as SplitBackups
+from nnx_variables._fork_rngs import fork_rngs as fork_rngs
+from nnx_variables._fork_rngs import restore_rngs as restore_rngs
 from nnx_variables._kinds import BatchStat as BatchStat
 from nnx_variables._kinds import Cache as Cache
 from nnx_variables._kinds import Intermediate as Intermediate

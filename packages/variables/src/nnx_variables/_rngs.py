@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nnx_graph import Object, Variable, message
+from nnx_graph import Filter, Object, Variable, message, to_predicate
+from nnx_variables._random import RandomMethods
 
 
 class RngState(Variable[jax.Array]):
@@ -61,8 +62,11 @@ def _seed_error(stream: str, seed: Any) -> str:
     )
 
 
-class RngStream(Object):
+class RngStream(Object, RandomMethods):
     """One named stream: a key and a counter.
+
+    Besides ``stream()`` (the next key), a stream has the jax.random samplers bound to
+    it: ``stream.normal((2, 3))``, ``stream.uniform(...)``, ``stream.bernoulli(p)``, ...
 
     >>> import jax
     >>> stream = RngStream(jax.random.key(0), tag='params')
@@ -91,9 +95,21 @@ class RngStream(Object):
             key = jax.random.split(key, split)
         return RngStream(key, tag=self.tag)
 
+    def split(self, k: int | tuple[int, ...]) -> RngStream:
+        """A new stream holding ``k`` keys split from this one's next key (as Flax NNX 0.12).
 
-class Rngs(Object):
+        >>> import jax
+        >>> RngStream(jax.random.key(0), tag='params').split(4).key.shape
+        (4,)
+        """
+        return RngStream(jax.random.split(self(), k), tag=self.tag)
+
+
+class Rngs(Object, RandomMethods):
     """A set of named RNG streams, with ``default`` as the fallback.
+
+    The jax.random samplers are bound to the default stream: ``rngs.normal((2, 3))``
+    (``rngs.params.normal(...)`` for another stream).
 
     >>> rngs = Rngs(0, dropout=1)
     >>> sorted(rngs.keys())
@@ -155,3 +171,29 @@ class Rngs(Object):
         for name, stream in self.items():
             setattr(forked, name, stream.fork(split=split))
         return forked
+
+    def split(
+        self, k: int | tuple[int, ...] | Mapping[Filter, int | tuple[int, ...] | None]
+    ) -> Rngs:
+        """New Rngs whose streams hold ``k`` keys each, split from these streams' next keys.
+
+        ``k`` may map filters to split sizes (``None``: keep the stream as it is); the first
+        filter that selects a stream (by its name or its key's ``tag``) decides, and
+        streams no filter selects are kept (shared, as in Flax NNX 0.12).
+
+        >>> rngs = Rngs(params=0, dropout=1)
+        >>> split = rngs.split({'params': 4, ...: None})
+        >>> split.params.key.shape, split.dropout is rngs.dropout
+        ((4,), True)
+        """
+        sizes = k if isinstance(k, Mapping) else {...: k}
+        predicates = [(to_predicate(f), n) for f, n in sizes.items()]
+        streams: dict[str, RngStream] = {}
+        for name, stream in self.items():
+            streams[name] = stream
+            for predicate, n in predicates:
+                if predicate((name, "key"), stream.key):
+                    if n is not None:
+                        streams[name] = stream.split(n)
+                    break
+        return Rngs(**streams)

@@ -1,0 +1,71 @@
+"""nnx.fork_rngs / nnx.restore_rngs, as Flax NNX 0.12 code calls them."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nnx_graph import Module, TraceContextError
+from nnx_variables import Rngs, SplitBackups, fork_rngs, restore_rngs
+
+
+class Model(Module):
+    def __init__(self) -> None:
+        self.rngs = Rngs(params=0, dropout=1)
+        self.shared = self.rngs  # reached twice, forked once
+
+
+def _data(key: jax.Array) -> np.ndarray:
+    return np.asarray(jax.random.key_data(key))
+
+
+def test_fork_replaces_keys_in_place_and_restore_puts_them_back_one_key_on():
+    model = Model()
+    key0 = _data(model.rngs.params.key[...])
+    backups = fork_rngs(model)
+    assert isinstance(backups, SplitBackups) and len(list(backups)) == 2
+    expected = _data(jax.random.fold_in(jax.random.key(0), 0))
+    np.testing.assert_array_equal(_data(model.rngs.params.key[...]), expected)
+    assert int(model.rngs.params.count[...]) == 0
+    restore_rngs(backups)
+    np.testing.assert_array_equal(_data(model.rngs.params.key[...]), key0)
+    assert int(model.rngs.params.count[...]) == 1  # one key further on
+
+
+def test_fork_with_split_mapping_selects_streams_by_name():
+    rngs = Rngs(params=0, dropout=1, noise=2)
+    with fork_rngs(rngs, split={"dropout": 4, "noise": None}):
+        assert rngs.dropout.key.shape == (4,) and rngs.dropout.count.shape == (4,)
+        assert rngs.noise.key.shape == ()
+        assert int(rngs.params.count[...]) == 0  # not selected: untouched
+    assert rngs.dropout.key.shape == () and int(rngs.noise.count[...]) == 1
+
+
+def test_fork_rngs_as_a_decorator_forks_each_calls_arguments():
+    @fork_rngs(split=3)
+    def keys_shape(model: Model) -> tuple[int, ...]:
+        return model.rngs.dropout.key.shape
+
+    model = Model()
+    assert keys_shape(model) == (3,)
+    assert model.rngs.dropout.key.shape == () and int(model.rngs.dropout.count[...]) == 1
+
+
+def test_restore_after_an_error_inside_the_with_block():
+    rngs = Rngs(0)
+    with pytest.raises(RuntimeError), fork_rngs(rngs, split=2):
+        raise RuntimeError("inside")
+    assert rngs.default.key.shape == ()
+
+
+def test_a_captured_stream_is_refused_and_nothing_changes():
+    rngs = Rngs(a=0, b=1)
+
+    @jax.jit
+    def fork(x):
+        fork_rngs(rngs)
+        return x
+
+    with pytest.raises(TraceContextError, match=r"(?s)Cannot update a RngKey.*module in"):
+        fork(jnp.ones(1))
+    assert int(rngs.a.count[...]) == 0 and int(rngs.b.count[...]) == 0
