@@ -44,11 +44,28 @@ def _flatten_with_keys(obj: Object) -> tuple[list[tuple[Any, Any]], tuple[Any, .
     for name in sorted(attributes, key=str):
         value = attributes[name]
         if holds_state(value):
-            children.append((jax.tree_util.GetAttrKey(name), value))
+            children.append((_key(name), value))
         else:
             statics.append((name, value))
-    names = tuple(key.name for key, _ in children)
+    names = tuple(_name(key) for key, _ in children)
     return children, (names, tuple(statics), tuple(attributes))
+
+
+def _key(name: Any) -> Any:
+    """The key path entry of an attribute; nnx.List / nnx.Dict entries have non-str keys."""
+    if isinstance(name, str):
+        return jax.tree_util.GetAttrKey(name)
+    if isinstance(name, int):
+        return jax.tree_util.SequenceKey(name)
+    return jax.tree_util.DictKey(name)
+
+
+def _name(key: Any) -> Any:
+    if isinstance(key, jax.tree_util.GetAttrKey):
+        return key.name
+    if isinstance(key, jax.tree_util.SequenceKey):
+        return key.idx
+    return key.key
 
 
 def _flatten(obj: Object) -> tuple[list[Any], tuple[Any, ...]]:

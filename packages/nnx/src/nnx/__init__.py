@@ -11,6 +11,8 @@ import importlib as _importlib
 
 # -- nnx-graph: objects, variables, state and the functional API --------------------------
 from nnx_graph import All as All
+from nnx_graph import Dict as Dict
+from nnx_graph import List as List
 from nnx_graph import Any as Any
 from nnx_graph import EscapedTraceError as EscapedTraceError
 from nnx_graph import StaleCacheError as StaleCacheError
