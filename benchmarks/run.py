@@ -20,8 +20,22 @@ os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
 from benchmarks import timing, variants
 from benchmarks.report import Table, microseconds, milliseconds, ratio
 
-FULL = {"depths": [4, 32, 128], "steps": 20, "rounds": 11, "split_depth": 32, "repeats": 5}
-SMOKE = {"depths": [2], "steps": 3, "rounds": 2, "split_depth": 2, "repeats": 1}
+FULL = {
+    "depths": [4, 32, 128],
+    "steps": 20,
+    "rounds": 11,
+    "split_depth": 32,
+    "repeats": 5,
+    "transformer": "full",
+}
+SMOKE = {
+    "depths": [2],
+    "steps": 3,
+    "rounds": 2,
+    "split_depth": 2,
+    "repeats": 1,
+    "transformer": "smoke",
+}
 
 IMPORTS = {
     "python -c pass": "pass",
@@ -43,6 +57,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--first-call-depth", type=int, help="depth for the first call (default: split depth)"
     )
     parser.add_argument("--repeats", type=int, help="fresh processes per command (default 5)")
+    parser.add_argument(
+        "--transformer", choices=["full", "smoke"], help="transformer size (default full)"
+    )
     args = parser.parse_args(argv)
     for key, value in (SMOKE if args.smoke else FULL).items():
         if getattr(args, key) is None:
@@ -87,6 +104,33 @@ def step_times(args: argparse.Namespace, skipped: dict[str, str]) -> Table:
                 )
             del cases, samples
             gc.collect()
+    return table
+
+
+def transformer_times(args: argparse.Namespace, skipped: dict[str, str]) -> Table:
+    """Each transformer workload's variants timed side by side, like ``step_times``."""
+    table = Table(["workload", "size", "variant", "ms/call", f"vs {variants.BASELINE}"])
+    for workload, specs in variants.TRANSFORMER.items():
+        progress(f"{workload} ({args.transformer}): compiling {len(specs)} variants")
+        cases, why = {}, {}
+        for label, spec in specs.items():
+            case, why[label] = variants.build_warm(spec, args.transformer)
+            if case is not None:
+                cases[label] = case
+        progress(f"{workload} ({args.transformer}): timing {len(cases)} variants")
+        samples = timing.interleaved(cases, args.steps, args.rounds)
+        base = samples.get(variants.BASELINE)
+        for label in specs:
+            times = samples.get(label)
+            if times is None:
+                skipped.setdefault(f"{workload} {label}", str(why[label]))
+                table.add([workload, args.transformer, label, "skipped", ""])
+                continue
+            scale = timing.paired_ratio(times, base) if base else None
+            row = [workload, args.transformer, label, milliseconds(timing.median(times))]
+            table.add([*row, ratio(scale)])
+        del cases, samples
+        gc.collect()
     return table
 
 
@@ -167,6 +211,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"Step time: median over {args.rounds} interleaved rounds of {args.steps} steps; "
             f"ratio: median of per-round ratios",
             step_times,
+        ),
+        (
+            "transformer",
+            f"Transformer (benchmarks/transformer.py): median over {args.rounds} interleaved "
+            f"rounds of {args.steps} calls (a train step, or a whole greedy decode); ratio: "
+            f"median of per-round ratios",
+            transformer_times,
         ),
         (
             "split / merge",

@@ -38,6 +38,17 @@ EMPTY: dict[str, tuple[str, str]] = {
     "equinox filter_jit": ("workloads_equinox", "empty"),
 }
 WORKLOADS = {"train": TRAIN, "empty": EMPTY}
+# The transformer (benchmarks/transformer.py), built at a size name ("full", "smoke").
+TRANSFORMER_TRAIN: dict[str, tuple[str, str]] = {
+    BASELINE: ("workloads_jax_transformer", "transformer_train"),
+    OURS: ("workloads_nnx", "transformer_train"),
+    "flax nnx.jit": ("workloads_flax", "transformer_train"),
+}
+TRANSFORMER_DECODE: dict[str, tuple[str, str]] = {
+    BASELINE: ("workloads_jax_transformer", "transformer_decode"),
+    OURS: ("workloads_nnx", "transformer_decode"),
+}
+TRANSFORMER = {"transformer train": TRANSFORMER_TRAIN, "greedy decode": TRANSFORMER_DECODE}
 # split/merge of (model, optimizer): ours against the library it re-implements.
 SPLIT_MERGE: dict[str, str] = {"nnx (ours)": "workloads_nnx", "flax 0.12.8": "workloads_flax"}
 
@@ -54,11 +65,11 @@ def reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {first_line}{where}"
 
 
-def build(spec: tuple[str, str], depth: int) -> Case:
+def build(spec: tuple[str, str], depth: int | str) -> Case:
     return function(*spec)(depth)
 
 
-def build_warm(spec: tuple[str, str], depth: int) -> tuple[Case | None, str | None]:
+def build_warm(spec: tuple[str, str], depth: int | str) -> tuple[Case | None, str | None]:
     """The case built, compiled and checked to compute a finite result; or why not."""
     try:
         case = build(spec, depth)

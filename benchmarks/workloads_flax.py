@@ -23,6 +23,9 @@ import optax
 from flax import nnx
 
 from benchmarks.timing import Case
+from benchmarks.transformer import LEARNING_RATE as TRANSFORMER_LR
+from benchmarks.transformer import SIZES, define_transformer, tokens
+from benchmarks.transformer import loss as lm_loss
 from benchmarks.workload import LEARNING_RATE, batch, define_mlp, mse
 
 MLP = define_mlp(nnx, make_list=nnx.List)
@@ -107,3 +110,28 @@ def split_merge(depth: int) -> tuple[Any, Any]:
     model, optimizer = build(depth)
     graphdef, state = nnx.split((model, optimizer))
     return (lambda: nnx.split((model, optimizer))), (lambda: nnx.merge(graphdef, state))
+
+
+Transformer = define_transformer(nnx, make_list=nnx.List)
+
+
+def transformer_train(size: str) -> Case:
+    cfg = SIZES[size]
+    model = Transformer(cfg, rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.adamw(TRANSFORMER_LR), wrt=nnx.Param)
+    ids, targets = tokens(cfg)
+    positions = jnp.arange(cfg.seq)[None]
+
+    @nnx.jit
+    def train_step(model: Any, optimizer: Any, ids: jax.Array, targets: jax.Array) -> jax.Array:
+        def loss_fn(model: Any) -> jax.Array:
+            return lm_loss(model(ids, positions), targets)
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    return Case(
+        lambda: train_step(model, optimizer, ids, targets),
+        lambda: nnx.state((model, optimizer)),
+    )

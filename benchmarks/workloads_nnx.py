@@ -15,6 +15,9 @@ import optax
 
 import nnx
 from benchmarks.timing import Case
+from benchmarks.transformer import LEARNING_RATE as TRANSFORMER_LR
+from benchmarks.transformer import SIZES, define_transformer, greedy, tokens
+from benchmarks.transformer import loss as lm_loss
 from benchmarks.workload import LEARNING_RATE, batch, define_mlp, mse
 
 MLP = define_mlp(nnx)
@@ -61,3 +64,43 @@ def split_merge(depth: int) -> tuple[Any, Any]:
     model, optimizer = build(depth)
     graphdef, state = nnx.split((model, optimizer))
     return (lambda: nnx.split((model, optimizer))), (lambda: nnx.merge(graphdef, state))
+
+
+Transformer = define_transformer(nnx)
+
+
+def transformer_train(size: str) -> Case:
+    cfg = SIZES[size]
+    model = Transformer(cfg, rngs=nnx.Rngs(0))
+    optimizer = nnx.Optimizer(model, optax.adamw(TRANSFORMER_LR))
+    ids, targets = tokens(cfg)
+    positions = jnp.arange(cfg.seq)[None]
+
+    @nnx.jit
+    def train_step(model: Any, optimizer: Any, ids: jax.Array, targets: jax.Array) -> jax.Array:
+        def loss_fn(model: Any) -> jax.Array:
+            return lm_loss(model(ids, positions), targets)
+
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(grads)
+        return loss
+
+    return Case(
+        lambda: train_step(model, optimizer, ids, targets),
+        lambda: nnx.state((model, optimizer)),
+    )
+
+
+def transformer_decode(size: str) -> Case:
+    cfg = SIZES[size]
+    model = Transformer(cfg, decode=True, rngs=nnx.Rngs(0))
+
+    @nnx.jit
+    def decode_step(model: Any, ids: jax.Array, position: jax.Array) -> jax.Array:
+        return jnp.argmax(model(ids, position), axis=-1).astype(jnp.int32)
+
+    def run() -> jax.Array:
+        model.init_caches()
+        return greedy(lambda ids, position: decode_step(model, ids, position), cfg).sum()
+
+    return Case(run, lambda: None)
