@@ -66,3 +66,8 @@ def test_a_module_mutated_inside_jax_jit_is_a_copy() -> None:
     new = step(block)
     np.testing.assert_array_equal(new.w.value, 2 * np.ones((2, 2)))
     np.testing.assert_array_equal(block.w.value, np.ones((2, 2)))  # tree mode: no write-back
+
+
+def test_list_entries_flatten_in_numeric_order() -> None:
+    items = ng.List([Param(jnp.full(1, float(i))) for i in range(12)])
+    assert [float(leaf[0]) for leaf in jax.tree.leaves(items)] == [float(i) for i in range(12)]

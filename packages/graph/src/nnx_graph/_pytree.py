@@ -41,7 +41,11 @@ def holds_state(value: Any) -> bool:
 def _flatten_with_keys(obj: Object) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
     attributes = vars(obj)
     children, statics = [], []
-    for name in sorted(attributes, key=str):
+    try:  # ints (nnx.List entries) in numeric order, as the graph walk has them
+        names_in_order = sorted(attributes)
+    except TypeError:
+        names_in_order = sorted(attributes, key=str)
+    for name in names_in_order:
         value = attributes[name]
         if holds_state(value):
             children.append((_key(name), value))
