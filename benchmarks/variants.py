@@ -43,6 +43,7 @@ TRANSFORMER_TRAIN: dict[str, tuple[str, str]] = {
     BASELINE: ("workloads_jax_transformer", "transformer_train"),
     OURS: ("workloads_nnx", "transformer_train"),
     "flax nnx.jit": ("workloads_flax", "transformer_train"),
+    "flax cached_partial": ("workloads_flax", "transformer_train_cached"),
 }
 TRANSFORMER_DECODE: dict[str, tuple[str, str]] = {
     BASELINE: ("workloads_jax_transformer", "transformer_decode"),

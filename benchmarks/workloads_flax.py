@@ -115,14 +115,13 @@ def split_merge(depth: int) -> tuple[Any, Any]:
 Transformer = define_transformer(nnx, make_list=nnx.List)
 
 
-def transformer_train(size: str) -> Case:
+def _transformer_setup(size: str) -> tuple[Any, Any, jax.Array, jax.Array, Any]:
     cfg = SIZES[size]
     model = Transformer(cfg, rngs=nnx.Rngs(0))
     optimizer = nnx.Optimizer(model, optax.adamw(TRANSFORMER_LR), wrt=nnx.Param)
     ids, targets = tokens(cfg)
     positions = jnp.arange(cfg.seq)[None]
 
-    @nnx.jit
     def train_step(model: Any, optimizer: Any, ids: jax.Array, targets: jax.Array) -> jax.Array:
         def loss_fn(model: Any) -> jax.Array:
             return lm_loss(model(ids, positions), targets)
@@ -131,7 +130,19 @@ def transformer_train(size: str) -> Case:
         optimizer.update(model, grads)
         return loss
 
+    return model, optimizer, ids, targets, train_step
+
+
+def transformer_train(size: str) -> Case:
+    model, optimizer, ids, targets, train_step = _transformer_setup(size)
+    step = nnx.jit(train_step)
     return Case(
-        lambda: train_step(model, optimizer, ids, targets),
+        lambda: step(model, optimizer, ids, targets),
         lambda: nnx.state((model, optimizer)),
     )
+
+
+def transformer_train_cached(size: str) -> Case:
+    model, optimizer, ids, targets, train_step = _transformer_setup(size)
+    cached_step = nnx.cached_partial(nnx.jit(train_step), model, optimizer)
+    return Case(lambda: cached_step(ids, targets), lambda: nnx.state((model, optimizer)))

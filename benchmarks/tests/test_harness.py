@@ -99,6 +99,8 @@ def test_smoke_defaults_give_way_to_explicit_flags():
     assert args.first_call_depth == args.split_depth == 2
     full = run.parse_args([])
     assert (full.depths, full.split_depth, full.first_call_depth) == ([4, 32, 128], 32, 32)
+    assert (args.transformer, full.transformer) == ("smoke", "full")
+    assert run.parse_args(["--smoke", "--transformer", "full"]).transformer == "full"
 
 
 @pytest.mark.parametrize(

@@ -44,3 +44,10 @@ def test_flax_trains_from_the_same_loss():
     ours = workloads_nnx.transformer_train("smoke")
     flax = workloads_flax.transformer_train("smoke")
     np.testing.assert_allclose(ours.step(), flax.step(), rtol=1e-5)
+
+
+def test_flax_cached_partial_trains_as_flax_jit():
+    plain = workloads_flax.transformer_train("smoke")
+    cached = workloads_flax.transformer_train_cached("smoke")
+    for _ in range(2):
+        np.testing.assert_allclose(plain.step(), cached.step(), rtol=1e-6)
