@@ -292,15 +292,25 @@ def _name(path: Path, flat: FlatGraph) -> str:
 
 def _first_difference(a: GraphDef, b: GraphDef) -> str:
     found = _diff_edge(a.edges, b.edges, ())
-    return "at the top" if found is None else (found or "at the top")
+    return found or "at the top"
 
 
 def _diff_edge(a: Any, b: Any, path: tuple[Any, ...]) -> str | None:
+    """The first place two GraphDef edges differ, with the attribute path leading to it."""
     if a == b:
         return None
     if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+        named = len(a) == 2 and a[0] == b[0] and isinstance(a[1], tuple)  # (key, edge)
         for x, y in zip(a, b, strict=True):
-            found = _diff_edge(x, y, path)
+            found = _diff_edge(x, y, (*path, a[0]) if named and x is a[1] else path)
             if found is not None:
                 return found
-    return f"{a!r:.120} became {b!r:.120}"
+    where = format_path(path, "") or "the top"
+    return f"at {where}: {_short(a)} became {_short(b)}"
+
+
+def _short(edge: Any) -> str:
+    if isinstance(edge, tuple) and edge and edge[0] == "static":
+        return repr(edge[1])
+    text = repr(edge)
+    return text if len(text) <= 80 else text[:77] + "..."
