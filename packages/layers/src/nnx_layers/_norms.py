@@ -18,7 +18,12 @@ import jax.numpy as jnp
 from nnx_graph import LayerInputError, Module
 from nnx_layers._checks import as_array, check_array, check_feature_axes
 from nnx_layers._dtypes import promote_dtype
-from nnx_layers._normalization import batch_statistics, canonical_axes, normalize
+from nnx_layers._normalization import (
+    _static_axes,
+    batch_statistics,
+    canonical_axes,
+    normalize,
+)
 from nnx_layers.initializers import Initializer, ones, zeros
 from nnx_variables import Param, Rngs
 
@@ -29,10 +34,6 @@ def _param(use: bool, init: Initializer, rngs: Rngs, n: int, dtype: Any) -> Para
 
 def _value(p: Param[jax.Array] | None) -> jax.Array | None:
     return None if p is None else p[...]
-
-
-def _static(axes: int | Sequence[int]) -> int | tuple[int, ...]:
-    return axes if isinstance(axes, int) else tuple(axes)
 
 
 class RMSNorm(Module):
@@ -66,8 +67,8 @@ class RMSNorm(Module):
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.use_scale = use_scale
-        self.reduction_axes = _static(reduction_axes)
-        self.feature_axes = _static(feature_axes)
+        self.reduction_axes = _static_axes(reduction_axes)
+        self.feature_axes = _static_axes(feature_axes)
         self.axis_name = axis_name
         self.use_fast_variance = use_fast_variance
 
@@ -155,7 +156,7 @@ class GroupNorm(Module):
         self.param_dtype = param_dtype
         self.use_bias = use_bias
         self.use_scale = use_scale
-        self.reduction_axes = None if reduction_axes is None else _static(reduction_axes)
+        self.reduction_axes = None if reduction_axes is None else _static_axes(reduction_axes)
         self.axis_name = axis_name
         self.use_fast_variance = use_fast_variance
 
@@ -237,7 +238,7 @@ class InstanceNorm(Module):
         self.param_dtype = param_dtype
         self.use_bias = use_bias
         self.use_scale = use_scale
-        self.feature_axes = _static(feature_axes)
+        self.feature_axes = _static_axes(feature_axes)
         self.axis_name = axis_name
         self.use_fast_variance = use_fast_variance
 
