@@ -119,8 +119,8 @@ def test_sharded_step_matches_one_device(step):
     model, optimizer, losses = train(step, sharded=True)
     np.testing.assert_allclose(losses, single_losses, rtol=1e-5)
     assert losses[1] < losses[0]
-    for path, value in nnx.state(model).flat_state().items():
-        expected = nnx.state(single).flat_state()[path].value
+    for path, value in nnx.state(model).flat_dict().items():
+        expected = nnx.state(single).flat_dict()[path].value
         np.testing.assert_allclose(value.value, expected, rtol=1e-5, atol=1e-6, err_msg=str(path))
     assert int(optimizer.step.value) == int(single_opt.step.value) == 2
 
@@ -189,7 +189,7 @@ def test_optimizer_moments_carry_their_parameters_sharding_metadata() -> None:
         rngs=nnx.Rngs(0),
     )
     optimizer = nnx.Optimizer(model, optax.adam(1e-3))
-    specs = nnx.get_partition_spec(nnx.state(optimizer, nnx.OptState)).flat_state()
+    specs = nnx.get_partition_spec(nnx.state(optimizer, nnx.OptState)).flat_dict()
     adam = optimizer.opt_state[0]
     assert adam.mu["kernel"].sharding == (None, "model")
     assert adam.nu["kernel"].sharding == (None, "model")

@@ -65,6 +65,6 @@ def test_functional_api_cells(tutorial: tuple[dict[str, Any], str]) -> None:
     model = namespace["model"]
     assert int(model.count.value) == 2
     params, counts = namespace["params"], namespace["counts"]
-    assert set(params.flat_state()) == {("w",), ("b",)}
-    assert set(counts.flat_state()) == {("count",)}
+    assert set(params.flat_dict()) == {("w",), ("b",)}
+    assert set(counts.flat_dict()) == {("count",)}
     assert isinstance(namespace["graphdef"], nnx.GraphDef)

@@ -88,7 +88,7 @@ def test_first_linear(cells: dict[str, str], namespace: dict[str, Any]) -> None:
         rtol=1e-6,
     )
     graphdef, state = nnx.split(model)
-    assert set(state.flat_state()) == {("w",), ("b",)}  # din / dout are static
+    assert set(state.flat_dict()) == {("w",), ("b",)}  # din / dout are static
     assert nnx.merge(graphdef, state).din == 2
 
 
@@ -116,7 +116,7 @@ def test_functional_api_section(cells: dict[str, str], namespace: dict[str, Any]
     run(cells, FUNCTIONAL[1:2], namespace)
     graphdef, state = namespace["graphdef"], namespace["state"]
     assert isinstance(graphdef, nnx.GraphDef) and isinstance(state, nnx.State)
-    assert set(state.flat_state()) == {("w",), ("b",), ("count",)}
+    assert set(state.flat_dict()) == {("w",), ("b",), ("count",)}
     assert state.count.type is namespace["Count"]
 
     printed = run(cells, FUNCTIONAL[2:3], namespace).splitlines()
@@ -126,9 +126,9 @@ def test_functional_api_section(cells: dict[str, str], namespace: dict[str, Any]
 
     run(cells, FUNCTIONAL[3:], namespace)
     params, counts = namespace["params"], namespace["counts"]
-    assert set(params.flat_state()) == {("w",), ("b",)}
-    assert set(counts.flat_state()) == {("count",)}
-    assert {leaf.type for leaf in params.flat_state().values()} == {nnx.Param}
+    assert set(params.flat_dict()) == {("w",), ("b",)}
+    assert set(counts.flat_dict()) == {("count",)}
+    assert {leaf.type for leaf in params.flat_dict().values()} == {nnx.Param}
     merged = namespace["model"]
     assert merged is not first_model and type(merged).__name__ == "StatefulLinear"
     assert int(merged.count.value) == 2 and merged.count.value.dtype == jnp.uint32

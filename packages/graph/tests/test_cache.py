@@ -63,7 +63,7 @@ def test_split_reads_pytree_containers_by_key_on_every_call(box: Any) -> None:
     expected = {k: float(v) for k, v in (vars(box) if isinstance(box, Pair) else box).items()}
     for _ in range(3):
         _, st = split(model)
-        assert {path[-1]: float(v) for path, v in st["box"].flat_state().items()} == expected
+        assert {path[-1]: float(v) for path, v in st["box"].flat_dict().items()} == expected
     roundtrip = merge(*split(model)).box
     assert type(roundtrip) is type(box)
 

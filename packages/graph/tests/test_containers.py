@@ -61,7 +61,7 @@ def test_split_merge_paths_and_sharing_as_for_plain_containers():
     model = Model()
     model.blocks.append(model.blocks[0])  # shared
     graphdef, state = ng.split(model)
-    assert sorted(state.flat_state(), key=str) == [
+    assert sorted(state.flat_dict(), key=str) == [
         ("blocks", 0, "w"),
         ("blocks", 1, "w"),
         ("heads", "a"),
@@ -74,7 +74,7 @@ def test_split_merge_paths_and_sharing_as_for_plain_containers():
 
 def test_filters_and_paths_reach_into_the_containers():
     model = Model()
-    params = ng.state(model, ng.PathContains("blocks")).flat_state()
+    params = ng.state(model, ng.PathContains("blocks")).flat_dict()
     assert sorted(params) == [("blocks", 0, "w"), ("blocks", 1, "w")]
 
 
@@ -125,6 +125,6 @@ def test_plain_containers_0_10_and_nnx_containers_0_12_give_the_same_state():
             self.heads = {"a": Param(jnp.ones(1))}
 
     old, new = ng.state(Plain()), ng.state(Model())
-    assert sorted(old.flat_state(), key=str) == sorted(new.flat_state(), key=str)
-    for path, leaf in old.flat_state().items():
-        np.testing.assert_array_equal(leaf[...], new.flat_state()[path][...])
+    assert sorted(old.flat_dict(), key=str) == sorted(new.flat_dict(), key=str)
+    for path, leaf in old.flat_dict().items():
+        np.testing.assert_array_equal(leaf[...], new.flat_dict()[path][...])

@@ -184,8 +184,8 @@ def test_merge_of_split_is_equivalent(graph):
     assert again == graphdef and hash(again) == hash(graphdef)
     assert again_state == state
     shared = ng.split(ng.merge(graphdef, state))[1]  # 0.12: merge shares the Variables
-    for path, leaf in state.flat_state().items():
-        assert shared.flat_state()[path] is leaf or not isinstance(leaf, ng.Variable), path
+    for path, leaf in state.flat_dict().items():
+        assert shared.flat_dict()[path] is leaf or not isinstance(leaf, ng.Variable), path
 
 
 @PROPERTY_SETTINGS
@@ -221,12 +221,12 @@ def test_split_with_any_filters_partitions_then_merges(graph, filters, random):
     predicates = [ng.to_predicate(f) for f in filters]
     owners = {}
     for i, part in enumerate(states):
-        for path, leaf in part.flat_state().items():
+        for path, leaf in part.flat_dict().items():
             assert path not in owners, f"{path} in two States"
             owners[path] = i
             assert predicates[i](path, leaf)  # the first matching filter takes each leaf
             assert not any(p(path, leaf) for p in predicates[:i])
-    assert set(owners) == set(ng.state(graph).flat_state())
+    assert set(owners) == set(ng.state(graph).flat_dict())
     random.shuffle(states)
     assert_equivalent(graph, ng.merge(graphdef, *states, copy=True), fresh=True)
     assert ng.State.merge(*states) == ng.state(graph) if states else True

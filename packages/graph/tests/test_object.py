@@ -290,7 +290,7 @@ def test_pop_removes_a_shared_variable_everywhere():
     model.a = shared
     model.sub.b = shared
     popped = ng.pop(model, Intermediate)
-    assert list(popped.flat_state()) == [("a",)]
+    assert list(popped.flat_dict()) == [("a",)]
     assert "a" not in vars(model) and "b" not in vars(model.sub)
 
 
@@ -298,7 +298,7 @@ def test_pop_from_a_dict_entry():
     model = ng.Module()
     model.store = {"x": Intermediate(jnp.ones(1)), "keep": Param(jnp.ones(1))}
     popped = ng.pop(model, Intermediate)
-    assert list(popped.flat_state()) == [("store", "x")]
+    assert list(popped.flat_dict()) == [("store", "x")]
     assert list(model.store) == ["keep"]
 
 

@@ -42,7 +42,7 @@ class Model(ng.Module):
 def test_split_gives_graphdef_and_state_by_path():
     graphdef, state = ng.split(Model())
     assert isinstance(graphdef, ng.GraphDef) and isinstance(state, ng.State)
-    flat = state.flat_state()
+    flat = state.flat_dict()
     assert ("encoder", "w") in flat and ("tied", "w") not in flat  # shared: first path only
     assert ("layers", 1, 0, "w") in flat and ("layers", 2, "head", "b") in flat
     assert isinstance(flat[("scale",)], jax.Array)  # bare arrays are leaves as they are
@@ -93,7 +93,7 @@ def test_shared_variables_and_cycles_round_trip():
     a.child.y = shared
     a.items = [shared, shared]
     graphdef, state = ng.split(a)
-    assert list(state.flat_state()) == [("child", "y")]
+    assert list(state.flat_dict()) == [("child", "y")]
     b = ng.merge(graphdef, state)
     assert b.child.parent is b
     assert b.x is b.child.y is b.items[0] is b.items[1]
@@ -119,8 +119,8 @@ def test_clone_keeps_sharing_and_values():
 def test_split_with_filters_then_merge_in_any_order():
     model = Model()
     graphdef, params, rest = ng.split(model, Param, ...)
-    assert {s.type for s in params.flat_state().values()} == {Param}
-    assert ("count",) in rest.flat_state() and ("scale",) in rest.flat_state()
+    assert {s.type for s in params.flat_dict().values()} == {Param}
+    assert ("count",) in rest.flat_dict() and ("scale",) in rest.flat_dict()
     for states in ((params, rest), (rest, params)):
         copy = ng.merge(graphdef, *states)
         assert ng.state(copy) == ng.state(model)
@@ -133,7 +133,7 @@ def test_split_graphdef_does_not_depend_on_filters():
 
 def test_empty_filter_states_are_empty():
     _, nothing, everything = ng.split(Model(), None, ...)
-    assert len(nothing) == 0 and len(everything.flat_state()) > 0
+    assert len(nothing) == 0 and len(everything.flat_dict()) > 0
 
 
 def test_graphdef_is_hashable_equal_by_structure_and_a_leafless_pytree():
@@ -255,6 +255,6 @@ def test_namedtuple_fields_keep_their_own_paths():
     model = ng.Module()
     model.pair = Pair(ng.Variable(jnp.zeros(1)), ng.Variable(jnp.ones(1)))
     _, state = ng.split(model)
-    assert set(state.flat_state()) == {("pair", "first"), ("pair", "second")}
+    assert set(state.flat_dict()) == {("pair", "first"), ("pair", "second")}
     copy = ng.merge(*ng.split(model))
     assert isinstance(copy.pair, Pair) and float(copy.pair.second.value[0]) == 1.0

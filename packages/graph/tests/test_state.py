@@ -51,7 +51,7 @@ def test_views_write_through():
 
 def test_flat_state_and_from_flat_path_round_trip():
     state = make_state()
-    flat = state.flat_state()
+    flat = state.flat_dict()
     assert list(flat) == [("linear", "w"), ("linear", "b"), ("bn", "mean"), ("layers", 0, "w")]
     assert ng.State.from_flat_path(flat) == state
     assert ng.State.from_flat_path(list(flat.items())) == state
@@ -78,13 +78,13 @@ def test_state_passes_through_jit():
 def test_filter_and_split_by_kind():
     state = make_state()
     params = state.filter(Param)
-    assert sorted(map(str, params.flat_state())) == sorted(
+    assert sorted(map(str, params.flat_dict())) == sorted(
         map(str, [("linear", "w"), ("linear", "b"), ("layers", 0, "w")])
     )
     params, stats = state.split(Param, Stat)
-    assert list(stats.flat_state()) == [("bn", "mean")]
+    assert list(stats.flat_dict()) == [("bn", "mean")]
     only_stats = state.split(Stat, ...)[0]
-    assert list(only_stats.flat_state()) == [("bn", "mean")]
+    assert list(only_stats.flat_dict()) == [("bn", "mean")]
     assert state.split(...) == state
 
 
@@ -117,14 +117,14 @@ def test_pure_dict_round_trip():
 
 def test_replace_by_pure_dict_unknown_path_changes_nothing():
     state = make_state()
-    before = state.flat_state()
+    before = state.flat_dict()
     bad = {"linear": {"w": jnp.zeros(2), "kernel": jnp.zeros(2)}}
     with pytest.raises(
         ng.StateMismatchError,
         match=r"(?s)pure_dict.linear.kernel.*state.linear.w.*state.to_pure_dict\(\)",
     ):
         state.replace_by_pure_dict(bad)
-    assert state.flat_state() == before
+    assert state.flat_dict() == before
 
 
 def test_replace_by_pure_dict_with_replace_fn():
@@ -157,7 +157,7 @@ def test_nested_entries_with_mixed_key_types_are_a_pytree():
     assert isinstance(doubled.blocks, ng.State)
     np.testing.assert_array_equal(doubled["blocks"][0].value, [2.0])
     assert doubled["blocks"]["head"].type is Stat
-    assert list(doubled.flat_state()) == [("blocks", 0), ("blocks", "head")]
+    assert list(doubled.flat_dict()) == [("blocks", 0), ("blocks", "head")]
     out = jax.jit(lambda s: s)(state)
     assert out == state
 

@@ -94,7 +94,7 @@ def test_update_shared_variable_by_its_first_path():
     model = StatefulLinear()
     model.alias = model.w
     _, state = ng.split(model)
-    assert ("alias",) in state.flat_state() and ("w",) not in state.flat_state()
+    assert ("alias",) in state.flat_dict() and ("w",) not in state.flat_dict()
     state["alias"] = state["alias"].replace(jnp.zeros((2, 2)))
     ng.update(model, state)
     assert model.alias is model.w and float(model.w.value.sum()) == 0.0

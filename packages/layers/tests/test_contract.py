@@ -120,7 +120,7 @@ def test_builds_and_runs_on_a_batch(case):
 
 def test_has_the_documented_params(case):
     _, params, _ = split(case.build(Rngs(0)), Param, ...)
-    shapes = {path: state.value.shape for path, state in params.flat_state().items()}
+    shapes = {path: state.value.shape for path, state in params.flat_dict().items()}
     assert shapes == case.params
 
 
@@ -146,7 +146,7 @@ def test_survives_split_merge_with_identical_outputs(case):
     x = case.inputs()
     np.testing.assert_array_equal(copy(x), model(x))
     # state the call changed (batch statistics, RNG counts) is identical too
-    copied, original = split(copy)[1].flat_state(), split(model)[1].flat_state()
+    copied, original = split(copy)[1].flat_dict(), split(model)[1].flat_dict()
     assert copied.keys() == original.keys()
     for path in original:
         np.testing.assert_array_equal(_raw(copied[path]), _raw(original[path]), err_msg=str(path))
@@ -183,8 +183,8 @@ def test_a_string_array_input_names_the_layer_path_and_the_fix(case):
 
 
 def test_same_seed_same_values(case):
-    first = split(case.build(Rngs(0)))[1].flat_state()
-    second = split(case.build(Rngs(0)))[1].flat_state()
+    first = split(case.build(Rngs(0)))[1].flat_dict()
+    second = split(case.build(Rngs(0)))[1].flat_dict()
     assert first.keys() == second.keys()
     for path in first:
         np.testing.assert_array_equal(_raw(first[path]), _raw(second[path]), err_msg=str(path))

@@ -148,7 +148,7 @@ def test_opt_state_has_the_optax_structure_with_variables_as_leaves() -> None:
     assert isinstance(adam_state, optax.ScaleByAdamState)
     assert isinstance(adam_state.mu["w"], OptState)
     assert adam_state.mu["w"].value.shape == (3, 2)
-    assert set(state(optimizer, OptState).flat_state()) >= {("step",), ("opt_leaves", 0)}
+    assert set(state(optimizer, OptState).flat_dict()) >= {("step",), ("opt_leaves", 0)}
     with pytest.raises(AttributeError):
         optimizer.opt_state = None  # type: ignore[misc]
 

@@ -67,7 +67,7 @@ def values(node: object) -> dict[tuple[object, ...], object]:
 
     return {
         path: leaf.value if hasattr(leaf, "value") else leaf
-        for path, leaf in state(node).flat_state().items()
+        for path, leaf in state(node).flat_dict().items()
     }
 
 

@@ -83,7 +83,7 @@ class Traced:
 
 
 def _values(model: Module) -> dict[Any, Any]:
-    return {p: getattr(v, "value", v) for p, v in state(model).flat_state().items()}
+    return {p: getattr(v, "value", v) for p, v in state(model).flat_dict().items()}
 
 
 def _assert_same(a: Module, b: Module) -> None:

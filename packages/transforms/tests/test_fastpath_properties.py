@@ -397,7 +397,7 @@ def identities(root: Any) -> list[tuple[tuple[Any, ...], int]]:
 
 def describe_split(graphdef: nnx_graph.GraphDef, state: nnx_graph.State) -> dict[str, Any]:
     entries: dict[str, Any] = {"graphdef": graphdef}
-    for path, leaf in state.flat_state().items():
+    for path, leaf in state.flat_dict().items():
         if isinstance(leaf, nnx_graph.VariableState):
             metadata = sorted(leaf.metadata.items())
             entries[name(path)] = (leaf.type.__name__, metadata, describe_value(leaf.value))
@@ -489,7 +489,7 @@ def set_metadata(model: Module, variable: Variable, route: str, scale: float) ->
             del variable.scale
     elif route in ("update", "update with value"):
         # nnx_graph.update with a State whose VariableState carries other metadata
-        flat = nnx_graph.state(model).flat_state()
+        flat = nnx_graph.state(model).flat_dict()
         paths = [p for p in flat if resolve(model, p) is variable]
         assert paths, "nnx_graph.state has no path that leads to this Variable"
         path = paths[0]

@@ -188,7 +188,7 @@ def _items_traced(box: Any) -> list[tuple[Any, Any]]:
 
 def _flat_state(holder: Holder) -> dict[Any, float]:
     _, st = split(holder)
-    return {path[-1]: float(v) for path, v in st.flat_state().items()}
+    return {path[-1]: float(v) for path, v in st.flat_dict().items()}
 
 
 # -- 3. metadata changed through the public API is seen -------------------------------

@@ -27,7 +27,7 @@ def test_gradients_equal_jax_grad_of_the_pure_function(kit: Any) -> None:
 
     dw, db = jax.grad(pure, argnums=(0, 1))(model.dense.w.value, model.dense.b.value)
     assert isinstance(grads, State)
-    assert set(grads.flat_state()) == {("dense", "w"), ("dense", "b")}
+    assert set(grads.flat_dict()) == {("dense", "w"), ("dense", "b")}
     assert grads["dense"]["w"].type is Param
     assert jnp.allclose(grads["dense"]["w"].value, dw)
     assert jnp.allclose(grads.dense.b.value, db)
@@ -47,11 +47,11 @@ def test_diffstate_selects_other_variables(kit: Any) -> None:
         lambda m: (m.mean.value**2).sum() + m.dense.b.value.sum(),
         argnums=DiffState(0, BatchStat),
     )(model)
-    assert set(grads.flat_state()) == {("mean",)}
+    assert set(grads.flat_dict()) == {("mean",)}
     bias_grads = grad(lambda m: m.dense.b.value.sum(), argnums=DiffState(0, PathContains("b")))(
         model
     )
-    assert set(bias_grads.flat_state()) == {("dense", "b")}
+    assert set(bias_grads.flat_dict()) == {("dense", "b")}
 
 
 def test_several_argnums_and_arrays(kit: Any) -> None:
@@ -93,8 +93,8 @@ def test_grad_inside_jit_matches_eager(kit: Any) -> None:
     x = jnp.ones((2, 3))
     eager = grad(lambda m: (m(x) ** 2).mean())(eager_model)
     jitted = jit(lambda m: grad(lambda m: (m(x) ** 2).mean())(m))(jit_model)
-    for path, leaf in eager.flat_state().items():
-        assert jnp.allclose(leaf.value, jitted.flat_state()[path].value, atol=1e-6)
+    for path, leaf in eager.flat_dict().items():
+        assert jnp.allclose(leaf.value, jitted.flat_dict()[path].value, atol=1e-6)
     assert int(jit_model.count.value) == int(eager_model.count.value) == 1
 
 

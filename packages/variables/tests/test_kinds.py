@@ -41,7 +41,7 @@ def test_kind_contract(kind):
     assert int(holder.x.value) == 6
 
     graphdef, selected, rest = ng.split(holder, kind, ...)
-    assert list(selected.flat_state()) == [("x",)]
+    assert list(selected.flat_dict()) == [("x",)]
     assert selected.x.type is kind and selected.x.metadata == {"sharding": ("a",)}
     copy = ng.merge(graphdef, selected, rest)
     assert type(copy.x) is kind and copy.x.sharding == ("a",)
@@ -90,7 +90,7 @@ def test_sow_then_pop_collects_every_intermediate_and_leaves_params():
     net(x)
     net(x)
     intermediates = ng.pop(net, Intermediate)
-    assert set(intermediates.flat_state()) == {
+    assert set(intermediates.flat_dict()) == {
         ("blocks", "first", "hidden"),
         ("blocks", "second", "hidden"),
     }

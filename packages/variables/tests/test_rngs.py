@@ -81,14 +81,14 @@ class Holder(ng.Module):
 def test_split_and_merge_carry_keys_and_counts():
     model = Holder(Rngs(params=0))
     graphdef, params, rng_state = ng.split(model, Param, RngState)
-    assert set(rng_state.flat_state()) == {("rngs", "params", "key"), ("rngs", "params", "count")}
+    assert set(rng_state.flat_dict()) == {("rngs", "params", "key"), ("rngs", "params", "count")}
     assert rng_state.rngs.params.count.type is RngCount
     assert int(rng_state.rngs.params.count.value) == 1
     copy = ng.merge(graphdef, params, rng_state, copy=True)
     assert same_key(copy.rngs.params(), nth_key(0, 1))  # continues where the original was
     assert int(model.rngs.params.count.value) == 1  # the original did not advance
     filtered = ng.state(model, RngCount)
-    assert list(filtered.flat_state()) == [("rngs", "params", "count")]
+    assert list(filtered.flat_dict()) == [("rngs", "params", "count")]
 
 
 def test_a_stream_drawn_inside_jit_advances_through_split_and_update():

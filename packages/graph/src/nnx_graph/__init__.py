@@ -39,6 +39,9 @@ from nnx_graph._filters import OfType as OfType
 from nnx_graph._filters import PathContains as PathContains
 from nnx_graph._filters import WithTag as WithTag
 from nnx_graph._filters import to_predicate as to_predicate
+from nnx_graph._flat_state import FlatState as FlatState
+from nnx_graph._flat_state import from_flat_state as from_flat_state
+from nnx_graph._flat_state import to_flat_state as to_flat_state
 from nnx_graph._flatgraph import FlatGraph as FlatGraph
 from nnx_graph._flatgraph import node_trace_ref as node_trace_ref
 from nnx_graph._flatgraph import read_slot as read_slot
@@ -62,6 +65,8 @@ from nnx_graph._paths import format_path as format_path
 from nnx_graph._repr import render_text as render_text
 from nnx_graph._repr import size_summary as size_summary
 from nnx_graph._state import State as State
+from nnx_graph._state import replace_by_pure_dict as replace_by_pure_dict
+from nnx_graph._state import to_pure_dict as to_pure_dict
 from nnx_graph._static import ByValue as ByValue
 from nnx_graph._tracking import bump_epoch as bump_epoch
 from nnx_graph._tracking import current_trace as current_trace

@@ -51,7 +51,7 @@ class List(_Entries, MutableSequence[T]):
     >>> from nnx_graph import Variable, state
     >>> layers = List([Variable(jnp.ones(2)), Variable(jnp.zeros(2))])
     >>> layers.append(Variable(jnp.ones(1)))
-    >>> len(layers), sorted(state(layers).flat_state())
+    >>> len(layers), sorted(state(layers).flat_dict())
     (3, [(0,), (1,), (2,)])
     """
 

@@ -15,6 +15,7 @@ import jax
 from nnx_graph._cache import GraphCache
 from nnx_graph._errors import StateMismatchError, TraceContextError, describe, message
 from nnx_graph._filters import Filter, to_predicate, warn_unmatched_names
+from nnx_graph._flat_state import FlatState
 from nnx_graph._flatgraph import FlatGraph
 from nnx_graph._flatten import flatten, sorted_keys, unflatten
 from nnx_graph._graphdef import GraphDef
@@ -184,9 +185,11 @@ def _value(leaf: Any) -> Any:
 
 def _flat_state_of(state: Any, op: str) -> dict[Path, Any]:
     if isinstance(state, State):
-        return state.flat_state()
+        return state.flat_dict()
     if isinstance(state, dict):
-        return State(state).flat_state()
+        return State(state).flat_dict()
+    if isinstance(state, FlatState):
+        return dict(state)
     raise TypeError(
         message(
             f"{op} expected States, got {describe(state)}.",
@@ -272,7 +275,7 @@ def state(node: Any, *filters: Filter) -> Any:
     states = _states_of(flat, "nnx.state")
     if not filters:
         return State.from_flat_path(states)
-    parts = partition(states, (*filters, ...), op="nnx.state", root="model")[:-1]
+    parts = partition(states, filters, op="nnx.state", root="model", drop_rest=True)
     result = tuple(State.from_flat_path(part) for part in parts)
     return result[0] if len(result) == 1 else result
 

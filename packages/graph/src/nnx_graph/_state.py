@@ -23,6 +23,7 @@ from nnx_graph._filters import (
     to_predicate,
     warn_unmatched_names,
 )
+from nnx_graph._flat_state import FlatState
 from nnx_graph._paths import Path, PathKey, format_path
 from nnx_graph._variable import Variable, VariableState
 
@@ -33,8 +34,8 @@ class State(MutableMapping[PathKey, Any]):
     >>> import jax.numpy as jnp
     >>> from nnx_graph import Variable, VariableState
     >>> state = State({'linear': {'w': VariableState(Variable, jnp.ones(2))}})
-    >>> state.linear.w.value.shape, list(state.flat_state())
-    ((2,), [('linear', 'w')])
+    >>> state.linear.w.value.shape, state.flat_state().paths
+    ((2,), (('linear', 'w'),))
     """
 
     __slots__ = ("_mapping",)
@@ -88,9 +89,9 @@ class State(MutableMapping[PathKey, Any]):
         return len(self._mapping)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, State):
+        if not isinstance(other, Mapping):
             return NotImplemented
-        mine, theirs = self.flat_state(), other.flat_state()
+        mine, theirs = self.flat_dict(), State(other).flat_dict()
         return mine.keys() == theirs.keys() and all(
             _leaves_equal(mine[path], theirs[path]) for path in mine
         )
@@ -99,7 +100,11 @@ class State(MutableMapping[PathKey, Any]):
 
     # -- flat views --------------------------------------------------------------------
 
-    def flat_state(self) -> dict[Path, Any]:
+    def flat_state(self) -> FlatState:
+        """Every leaf with its full path, as ``(path, leaf)`` pairs in traversal order."""
+        return FlatState(self.flat_dict())
+
+    def flat_dict(self) -> dict[Path, Any]:
         """Every leaf keyed by its full path, in traversal order."""
         flat: dict[Path, Any] = {}
         _flatten_into(self._mapping, (), flat)
@@ -122,7 +127,7 @@ class State(MutableMapping[PathKey, Any]):
     def split(self, first: Filter, /, *filters: Filter) -> Any:
         """Partition into one State per filter; every leaf must match one of them."""
         all_filters = (first, *filters)
-        flat = self.flat_state()
+        flat = self.flat_dict()
         parts = partition(flat, all_filters, op="State.split", root="state")
         warn_unmatched_names(
             flat, all_filters, parts, op="State.split", call="state.split(", root="state"
@@ -133,9 +138,9 @@ class State(MutableMapping[PathKey, Any]):
     def filter(self, first: Filter, /, *filters: Filter) -> Any:
         """The leaves matching each filter (not necessarily all of them)."""
         all_filters = (first, *filters)
-        parts = partition(self.flat_state(), (*all_filters, ...), op="State.filter", root="state")[
-            :-1
-        ]
+        parts = partition(
+            self.flat_dict(), all_filters, op="State.filter", root="state", drop_rest=True
+        )
         states = tuple(State.from_flat_path(part) for part in parts)
         return states[0] if len(states) == 1 else states
 
@@ -144,16 +149,21 @@ class State(MutableMapping[PathKey, Any]):
         """Combine States into one; later States win where paths coincide."""
         flat: dict[Path, Any] = {}
         for part in (state, *states):
-            flat.update(part.flat_state())
+            flat.update(part.flat_dict())
         return State.from_flat_path(flat)
 
     # -- pure dicts --------------------------------------------------------------------
 
-    def to_pure_dict(self) -> dict[PathKey, Any]:
-        """A nested dict of plain values: VariableStates replaced by their values."""
-        return _map_nested(
-            self._mapping, lambda leaf: leaf.value if isinstance(leaf, VariableState) else leaf
-        )
+    def to_pure_dict(self, extract_fn: Callable[[Any], Any] | None = None) -> dict[PathKey, Any]:
+        """A nested dict of plain values: VariableStates replaced by their values.
+
+        ``extract_fn`` picks what to keep from each leaf instead of its value.
+        """
+        if extract_fn is None:
+            return _map_nested(
+                self._mapping, lambda leaf: leaf.value if isinstance(leaf, VariableState) else leaf
+            )
+        return _map_nested(self._mapping, extract_fn)
 
     def replace_by_pure_dict(
         self,
@@ -165,8 +175,8 @@ class State(MutableMapping[PathKey, Any]):
         Every path in ``pure_dict`` must exist in this State; the error lists those that
         do not, and nothing is written unless all of them fit.
         """
-        flat = self.flat_state()
-        updates = State(pure_dict).flat_state()
+        flat = self.flat_dict()
+        updates = _restore_index_keys(State(pure_dict).flat_dict(), flat)
         unknown = [path for path in updates if path not in flat]
         if unknown:
             raise StateMismatchError(
@@ -194,9 +204,27 @@ class State(MutableMapping[PathKey, Any]):
 
 
 def partition(
+    flat: Mapping[Path, Any],
+    filters: tuple[Filter, ...],
+    *,
+    op: str,
+    root: str,
+    drop_rest: bool = False,
+) -> list[dict[Path, Any]]:
+    """Split a flat mapping by filters (first match wins); raise if anything is left over.
+
+    With ``drop_rest``, what no filter matches is dropped instead (``nnx.state``'s filters
+    select, they need not cover everything).
+    """
+    _check_catch_all_is_last(filters, op=op, root=root)
+    if drop_rest:
+        return _partition(flat, (*filters, ...), op=op, root=root)[:-1]
+    return _partition(flat, filters, op=op, root=root)
+
+
+def _partition(
     flat: Mapping[Path, Any], filters: tuple[Filter, ...], *, op: str, root: str
 ) -> list[dict[Path, Any]]:
-    """Split a flat mapping by filters (first match wins); raise if anything is left over."""
     predicates = [to_predicate(f) for f in filters]
     parts: list[dict[Path, Any]] = [{} for _ in predicates]
     leftover = []
@@ -223,6 +251,23 @@ def partition(
     return parts
 
 
+def _check_catch_all_is_last(filters: tuple[Filter, ...], *, op: str, root: str) -> None:
+    """Refuse ``...``/``True`` before the last filter: it would take everything, silently."""
+    for position, filter in enumerate(filters[:-1]):
+        if filter is Ellipsis or filter is True:
+            rest = [f for f in filters if f is not filter]
+            raise FilterError(
+                message(
+                    f"{op}: the catch-all filter {'...' if filter is Ellipsis else 'True'} is "
+                    f"filter {position} of {len(filters)}, so it would take every value and "
+                    "leave the filters after it empty.",
+                    [f"filters: ({_filters_repr(filters)})"],
+                    expected="a catch-all (`...` or `True`) only as the last filter",
+                    fix=f"move it last: {_call_repr(op, root)}{_filters_repr((*rest, ...))})",
+                )
+            )
+
+
 def _call_repr(op: str, root: str) -> str:
     """How the user spells the failed call: ``nnx.split(model, `` or ``state.split(``."""
     if op.startswith("State."):
@@ -235,7 +280,29 @@ def _kind(leaf: Any) -> str:
 
 
 def _filters_repr(filters: tuple[Filter, ...]) -> str:
-    return ", ".join(getattr(f, "__name__", repr(f)) for f in filters)
+    return ", ".join("..." if f is Ellipsis else getattr(f, "__name__", repr(f)) for f in filters)
+
+
+def _restore_index_keys(updates: dict[Path, Any], flat: Mapping[Path, Any]) -> dict[Path, Any]:
+    """Turn ``'0'`` back into ``0`` where the State has an index there.
+
+    A pure dict that went through a checkpoint (orbax, JSON) comes back with list indices
+    as strings; the State's own paths say which keys were integers.
+    """
+    if all(path in flat for path in updates):
+        return updates
+    prefixes = {path[:end] for path in flat for end in range(1, len(path) + 1)}
+    restored: dict[Path, Any] = {}
+    for path, value in updates.items():
+        fixed: Path = ()
+        for key in path:
+            candidate = (*fixed, key)
+            if candidate not in prefixes and isinstance(key, str) and key.lstrip("-").isdigit():
+                as_index = (*fixed, int(key))
+                candidate = as_index if as_index in prefixes else candidate
+            fixed = candidate
+        restored[fixed] = value
+    return restored
 
 
 def _to_nested_dict(mapping: Mapping[PathKey, Any]) -> dict[PathKey, Any]:
@@ -327,3 +394,31 @@ def _values_equal(a: Any, b: Any) -> bool:
         return bool(np.array_equal(np.asarray(a), np.asarray(b)))
     except (TypeError, ValueError):
         return bool(a == b)
+
+
+def to_pure_dict(
+    state: State, extract_fn: Callable[[Any], Any] | None = None
+) -> dict[PathKey, Any]:
+    """``state.to_pure_dict()`` as a function (flax's spelling).
+
+    >>> from nnx_graph import Variable
+    >>> to_pure_dict(State({'w': Variable(1.0)}))
+    {'w': 1.0}
+    """
+    return state.to_pure_dict(extract_fn)
+
+
+def replace_by_pure_dict(
+    state: State,
+    pure_dict: Mapping[PathKey, Any],
+    replace_fn: Callable[[Any, Any], Any] | None = None,
+) -> None:
+    """``state.replace_by_pure_dict(pure_dict)`` as a function (flax's spelling).
+
+    >>> from nnx_graph import Variable
+    >>> state = State({'layers': {0: {'w': Variable(1.0)}}})
+    >>> replace_by_pure_dict(state, {'layers': {'0': {'w': 2.0}}})  # orbax's string indices
+    >>> state['layers'][0]['w'].value
+    2.0
+    """
+    state.replace_by_pure_dict(pure_dict, replace_fn)

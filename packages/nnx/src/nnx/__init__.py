@@ -19,6 +19,11 @@ from nnx_graph import StaleCacheError as StaleCacheError
 from nnx_graph import check_fast_path as check_fast_path
 from nnx_graph import Everything as Everything
 from nnx_graph import Filter as Filter
+from nnx_graph import FlatState as FlatState
+from nnx_graph import from_flat_state as from_flat_state
+from nnx_graph import to_flat_state as to_flat_state
+from nnx_graph import to_pure_dict as to_pure_dict
+from nnx_graph import replace_by_pure_dict as replace_by_pure_dict
 from nnx_graph import FilterError as FilterError
 from nnx_graph import FilterWarning as FilterWarning
 from nnx_graph import GraphDef as GraphDef

@@ -63,7 +63,7 @@ class EMA(Object):
     def update(self, updates: Any) -> None:
         """Blend ``updates`` (the model, or a State of it) into the averages, in place."""
         flat = _selected(updates, self.filter, "EMA.update")
-        averages = self.params.flat_state()
+        averages = self.params.flat_dict()
         problems = [
             f"{format_path(path, 'model')}: missing (the average is {describe(v.raw_value)})"
             for path, v in averages.items()
@@ -100,9 +100,9 @@ def _selected(node: Any, only: Filter, op: str) -> dict[Path, Variable[Any]]:
     """The Variables of ``node`` (a graph or a State) that ``only`` selects, by path."""
     if isinstance(node, State):
         predicate = to_predicate(only)
-        flat = {p: v for p, v in node.flat_state().items() if predicate(p, v)}
+        flat = {p: v for p, v in node.flat_dict().items() if predicate(p, v)}
     else:
-        flat = graph_state(node, only).flat_state()
+        flat = graph_state(node, only).flat_dict()
     bare = [
         f"{format_path(path, 'model')}: {describe(leaf)}"
         for path, leaf in flat.items()

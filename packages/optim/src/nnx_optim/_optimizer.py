@@ -88,21 +88,21 @@ class Optimizer(Object):
         if isinstance(wrt, list):  # a GraphDef holds the filter, so it must be hashable
             wrt = tuple(wrt)
         params = graph_state(model, wrt)
-        if not params.flat_state():
+        if not params.flat_dict():
             raise ValueError(
                 message(
                     f"nnx.Optimizer: wrt={_filter_repr(wrt)} selects no Variable of the "
                     f"{type(model).__name__} model.",
                     [
                         f"{format_path(path, 'model')}: {leaf.type.__name__}"
-                        for path, leaf in graph_state(model).flat_state().items()
+                        for path, leaf in graph_state(model).flat_dict().items()
                     ],
                     expected="a filter matching the Variables to optimise (listed above: "
                     "every Variable of the model and its kind)",
                     fix="nnx.Optimizer(model, tx, wrt=nnx.Param)",
                 )
             )
-        param_flat = params.flat_state()
+        param_flat = params.flat_dict()
         leaves, treedef = jax.tree_util.tree_flatten_with_path(tx.init(_arrays(param_flat)))
         self.step = OptState(jnp.array(0, dtype=jnp.uint32))
         self.model = model
@@ -147,7 +147,7 @@ class Optimizer(Object):
         (-1.0, 0.0)
         """
         model, grads = self._parse_arguments(args, kwargs)
-        param_flat = graph_state(model, self.wrt).flat_state()
+        param_flat = graph_state(model, self.wrt).flat_dict()
         grad_flat = self._check_grads(param_flat, grads)
         params = _arrays(param_flat)
         # Built in the parameters' path order, so both trees have one structure even
@@ -165,9 +165,9 @@ class Optimizer(Object):
             self._check_state_fits(params, param_flat, error)
             raise
         new_flat = (
-            State.wrap(new_params).flat_state()
+            State.wrap(new_params).flat_dict()
             if type(new_params) is dict
-            else (new_params.flat_state())
+            else (new_params.flat_dict())
         )
         # A stale state can also broadcast against the parameters without failing, and
         # would then change their shapes; comparing shapes is cheap (trace time under jit).
@@ -249,7 +249,7 @@ class Optimizer(Object):
         grad_flat = {
             path: _value(leaf)
             for path, leaf in (grads if isinstance(grads, State) else State(grads))
-            .flat_state()
+            .flat_dict()
             .items()
         }
         problems = [
@@ -318,7 +318,7 @@ def _is_state_or_variable(leaf: Any) -> bool:
 
 def _pure(leaf: Any) -> Any:
     """A keyword argument for ``tx.update`` (``grad=`` a State) in the form optax sees."""
-    return _arrays(leaf.flat_state()) if isinstance(leaf, State) else _value(leaf)
+    return _arrays(leaf.flat_dict()) if isinstance(leaf, State) else _value(leaf)
 
 
 def _filter_repr(wrt: Filter) -> str:

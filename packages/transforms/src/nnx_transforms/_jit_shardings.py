@@ -119,7 +119,7 @@ def leaf_shardings(
 
 
 def _shardings_at(shardings: State, paths: list[tuple[Any, ...]], root: str) -> list[Any]:
-    flat_state = shardings.flat_state()
+    flat_state = shardings.flat_dict()
     missing = [format_path(path, root) for path in paths if path not in flat_state]
     if missing:
         raise ValueError(
