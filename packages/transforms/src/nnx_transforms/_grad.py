@@ -2,9 +2,13 @@
 
 For an Object argument the derivative is taken with respect to the Variables a filter
 selects (``nnx.Param`` by default, any filter with ``DiffState(argnum, filter)``), and
-comes back as a State shaped like that part of the object. The rest of its state is
-carried through untouched by differentiation, so updates the function makes to it
-(BatchNorm statistics, RNG counts) still reach the caller's objects.
+comes back as a State shaped like that part of the object. A Variable passed as it is
+(``grad(f)(w)``, ``grad(f)({'w': w, 'b': b})``) is differentiated whatever its kind, as
+in Flax NNX 0.12: filters select inside Objects, and a bare Variable was asked for by
+name; its gradient is a Variable of the same kind, in the argument's structure. The
+rest of an object's state is carried through untouched by differentiation, so updates
+the function makes to it (BatchNorm statistics, RNG counts) still reach the caller's
+objects.
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class _Partition:
         ]
         argnums = [s.argnum % n_args for s in specs]
         predicates = [to_predicate(s.filter) for s in specs]
+        bare = [edge[0] == "var" for edge in flat.graphdef.edges]
         self.graph_groups: list[list[int]] = [[] for _ in specs]
         taken: set[int] = set()
         for i, (path, slot) in enumerate(zip(flat.paths, flat.slots, strict=True)):
@@ -99,7 +104,7 @@ class _Partition:
             group = argnums.index(arg)
             relative = path if self.single_root else path[1:]
             value = slot if isinstance(slot, Variable) else flat.leaves[i]
-            if predicates[group](relative, value):
+            if bare[root_of_leaf[i]] or predicates[group](relative, value):
                 self.graph_groups[group].append(i)
                 taken.add(i)
         self.graph_rest = [i for i in range(len(flat.slots)) if i not in taken]
@@ -249,24 +254,36 @@ def _grads_of_argument(
     graph_grads: list[Any],
     other_grads: list[Any],
 ) -> Any:
-    """Gradients shaped like the argument: a State per object, arrays for arrays."""
+    """Gradients shaped like the argument: a State per object, a Variable per Variable."""
     per_root: dict[int, dict[Any, Any]] = {}
+    by_variable: dict[int, Any] = {}
     for i, g in zip(graph_indices, graph_grads, strict=True):
         root = part.root_of_leaf[i]
         path = flat.paths[i] if part.single_root else flat.paths[i][1:]
         slot = flat.slots[i]
         leaf = slot.replace(g) if isinstance(slot, Variable) else g  # a gradient Variable
         per_root.setdefault(root, {})[path] = leaf
+        by_variable[id(slot)] = leaf
     leaves, treedef = tree_flatten(arg)
     result = []
     root_iter = iter(r for r, owner in enumerate(part.root_arg) if owner == argnum)
     other_iter = iter(other_grads)
     for leaf in leaves:
-        if isinstance(leaf, GRAPH_TYPES):
+        if isinstance(leaf, Variable):
+            next(root_iter)
+            # Found by identity: a Variable passed twice has its leaf at its first place.
+            found = by_variable.get(id(leaf))
+            result.append(found if found is not None else leaf.replace(_zeros(leaf.value)))
+        elif isinstance(leaf, GRAPH_TYPES):
             result.append(State.from_flat_path(per_root.get(next(root_iter), {})))
         else:
             result.append(next(other_iter))
     return jax.tree_util.tree_unflatten(treedef, result)
+
+
+def _zeros(value: Any) -> Any:
+    """The gradient of a value the loss cannot see (a Variable of another argument)."""
+    return jax.tree_util.tree_map(lambda x: jax.numpy.zeros_like(x), value)
 
 
 def grad(

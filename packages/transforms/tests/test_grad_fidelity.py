@@ -1,0 +1,128 @@
+"""Bare Variables and containers of Variables as differentiated arguments (issue 11, case 8).
+
+Flax NNX differentiates a Variable that sits directly in an argument (not inside an
+Object) whatever its kind, and returns a Variable of the same kind holding the gradient;
+a container of Variables gets the same container of gradient Variables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+from nnx_graph import Module, State, VariableState
+from nnx_transforms import DiffState, grad, jit, remat, value_and_grad
+from nnx_variables import BatchStat, Param
+
+
+def _w() -> Param[jax.Array]:
+    return Param(jnp.array(3.0))
+
+
+def _b() -> Param[jax.Array]:
+    return Param(jnp.array(1.0))
+
+
+def test_gradient_of_a_bare_variable_is_a_variable_of_its_kind() -> None:
+    w = _w()
+    g = grad(lambda w: w.value**2)(w)
+    assert type(g) is Param
+    assert isinstance(g, VariableState)
+    assert float(g.value) == 6.0
+    assert g is not w
+    assert float(w.value) == 3.0
+
+
+@pytest.mark.parametrize("container", [dict, tuple, list])
+def test_gradient_of_a_container_of_variables_is_the_same_container(container: Any) -> None:
+    w, b = _w(), _b()
+    if container is dict:
+        arg: Any = {"w": w, "b": b}
+        keys: Any = ("w", "b")
+    else:
+        arg = container([w, b])
+        keys = (0, 1)
+    g = grad(lambda d: d[keys[0]].value ** 2 + d[keys[1]].value)(arg)
+    assert type(g) is container
+    assert type(g[keys[0]]) is Param and type(g[keys[1]]) is Param
+    assert float(g[keys[0]].value) == 6.0
+    assert float(g[keys[1]].value) == 1.0
+
+
+def test_container_mixing_variables_and_arrays() -> None:
+    g = grad(lambda d: d["w"].value ** 2 + d["x"] * 2)({"w": _w(), "x": jnp.array(2.0)})
+    assert type(g["w"]) is Param and float(g["w"].value) == 6.0
+    assert float(g["x"]) == 2.0
+
+
+def test_value_and_grad_of_two_bare_variables() -> None:
+    w, b = _w(), _b()
+    value, (gw, gb) = value_and_grad(lambda w, b: w.value**2 * b.value, argnums=(0, 1))(w, b)
+    assert float(value) == 9.0
+    assert (type(gw), float(gw.value)) == (Param, 6.0)
+    assert (type(gb), float(gb.value)) == (Param, 9.0)
+
+
+def test_a_bare_variable_is_differentiated_whatever_its_kind() -> None:
+    # Filters select inside Objects; a Variable passed as it is was asked for (flax 0.12).
+    stat = BatchStat(jnp.array(2.0))
+    g = grad(lambda v: v.value**2)(stat)
+    assert type(g) is BatchStat and float(g.value) == 4.0
+    g = grad(lambda v: v.value**2, argnums=DiffState(0, Param))(stat)
+    assert type(g) is BatchStat and float(g.value) == 4.0
+
+
+def test_objects_beside_bare_variables_keep_their_filter() -> None:
+    class M(Module):
+        def __init__(self) -> None:
+            self.w = Param(jnp.array(3.0))
+            self.s = BatchStat(jnp.array(2.0))
+
+    g = grad(lambda d: d["m"].w.value * d["m"].s.value * d["s"].value)(
+        {"m": M(), "s": BatchStat(jnp.array(2.0))}
+    )
+    assert isinstance(g["m"], State)
+    assert set(g["m"].flat_dict()) == {("w",)}
+    assert type(g["s"]) is BatchStat and float(g["s"].value) == 6.0
+
+
+def test_mutations_of_bare_variables_reach_the_caller() -> None:
+    count = BatchStat(jnp.array(0.0))
+
+    def loss(w: Param[jax.Array], count: BatchStat[jax.Array]) -> jax.Array:
+        count.value = count.value + 1
+        return w.value**2
+
+    g = grad(loss)(_w(), count)
+    assert float(g.value) == 6.0
+    assert float(count.value) == 1.0
+
+
+def test_has_aux_and_metadata_survive() -> None:
+    w = Param(jnp.array(3.0), description="weight")
+    (loss, aux), g = value_and_grad(lambda w: (w.value**2, w.value + 1), has_aux=True)(w)
+    assert (float(loss), float(aux), float(g.value)) == (9.0, 4.0, 6.0)
+    assert g.description == "weight"
+
+
+def test_grad_of_remat_of_a_bare_variable() -> None:
+    w = _w()
+    assert float(remat(lambda w: w.value**2)(w)) == 9.0
+    g = grad(remat(lambda w: w.value**2))(w)
+    assert type(g) is Param and float(g.value) == 6.0
+
+
+def test_grad_of_a_bare_variable_under_jit() -> None:
+    @jit
+    def step(w: Param[jax.Array]) -> Param[jax.Array]:
+        g = grad(lambda w: w.value**2)(w)
+        w.value = w.value - 0.1 * g.value
+        return g
+
+    w = _w()
+    g = step(w)
+    assert type(g) is Param and float(g.value) == 6.0
+    assert float(w.value) == pytest.approx(2.4)
