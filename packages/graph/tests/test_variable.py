@@ -461,3 +461,46 @@ def test_hijax_variables_are_refused_as_not_supported_yet(build):
 
 def test_hijax_false_is_accepted_and_not_kept_as_metadata():
     assert Param(1.0, hijax=False).get_metadata() == {}
+
+
+def test_value_hooks_run_where_flax_runs_them():
+    calls = []
+
+    class Hooked(ng.Variable):
+        def on_get_value(self, value):
+            calls.append("get")
+            return value * 2
+
+        def on_set_value(self, value):
+            calls.append("set")
+            return value + 1
+
+        def on_create_value(self, value):
+            calls.append("create")
+            return value
+
+    v = Hooked(jnp.array(1.0))
+    assert calls == ["create"]
+    assert float(v.value) == 2.0 and calls == ["create", "get"]
+    v.value = jnp.array(5.0)
+    assert float(v.get_raw_value()) == 6.0 and calls[-1] == "set"
+    assert float(v[...]) == 12.0 and calls[-1] == "get"
+    calls.clear()
+    copy = v.replace()  # a copy is not a creation
+    assert calls == [] and float(copy.get_raw_value()) == 6.0
+
+
+def test_value_hooks_given_as_metadata_take_the_variable_and_the_value():
+    seen = []
+    v = ng.Variable(
+        jnp.ones(2),
+        on_get_value=lambda var, x: x * 10,
+        on_create_value=lambda var, x: x + 1,
+        on_add_axis=lambda var, index, name: seen.append(("add", index, name)),
+        on_remove_axis=lambda var, index, name: seen.append(("remove", index, name)),
+    )
+    np.testing.assert_array_equal(v.value, [20.0, 20.0])
+    np.testing.assert_array_equal(v.get_raw_value(), [2.0, 2.0])
+    v.add_axis(0, "batch")
+    v.remove_axis(0, "batch")
+    assert seen == [("add", 0, "batch"), ("remove", 0, "batch")]

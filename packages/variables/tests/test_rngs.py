@@ -188,3 +188,13 @@ def test_rngs_passed_as_a_mapping():
     rngs = Rngs({"params": 0, "dropout": 1})
     assert sorted(rngs.keys()) == ["dropout", "params"]
     assert sorted(name for name, _ in rngs.items()) == ["dropout", "params"]
+
+
+def test_rngs_iterates_over_its_streams_as_flax_does():
+    rngs = Rngs(0, params=1)
+    assert list(rngs) == ["params", "default"]
+    assert len(rngs) == 2
+    assert "params" in rngs and "dropout" not in rngs
+    assert [name for name, _ in rngs.items()] == ["params", "default"]
+    assert list(rngs.values()) == [rngs.params, rngs.default]
+    assert dict(rngs.items())["params"] is rngs.params

@@ -83,11 +83,8 @@ class Variable(Generic[A]):
                     fix=f"{type(self).__name__}(variable.value)",
                 )
             )
-        object.__setattr__(self, "_value", value)
-        object.__setattr__(self, "_metadata", metadata)
-        object.__setattr__(self, "_trace", _tracking.current_trace())
-        object.__setattr__(self, "_watched", False)
-        object.__setattr__(self, "_nnx_calls", None)  # cached walks (see nnx_graph._cache)
+        hook = _hook(self, "on_create_value", metadata)
+        _fill(self, value if hook is None else hook(self, value), metadata)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -120,6 +117,9 @@ class Variable(Generic[A]):
         value: Any = self._value
         if value is ESCAPED:
             raise EscapedTraceError(_escaped_message(self))
+        hook = _hook(self, "on_get_value", self._metadata)
+        if hook is not None:
+            value = hook(self, value)
         if index is _WHOLE or index is Ellipsis:
             return value  # type: ignore[no-any-return]
         return value[index]  # type: ignore[no-any-return]
@@ -156,8 +156,23 @@ class Variable(Generic[A]):
                     fix="variable.value = other.value",
                 )
             )
+        hook = _hook(self, "on_set_value", self._metadata)
+        if hook is not None:
+            value = hook(self, value)
         self.check_trace()
         object.__setattr__(self, "_value", value)
+
+    def add_axis(self, axis_index: int, axis_name: Any) -> None:
+        """Tell the Variable a transform stacked its value on ``axis_index`` (``on_add_axis``)."""
+        hook = _hook(self, "on_add_axis", self._metadata)
+        if hook is not None:
+            hook(self, axis_index, axis_name)
+
+    def remove_axis(self, axis_index: int, axis_name: Any) -> None:
+        """Tell the Variable a transform maps over ``axis_index`` (``on_remove_axis``)."""
+        hook = _hook(self, "on_remove_axis", self._metadata)
+        if hook is not None:
+            hook(self, axis_index, axis_name)
 
     @property
     def raw_value(self) -> A:
@@ -233,7 +248,7 @@ class Variable(Generic[A]):
         if metadata.pop("hijax", False):
             raise HijaxNotSupportedError(_hijax_message(cls.__name__, value))
         new: Variable[Any] = object.__new__(cls)
-        Variable.__init__(new, value, **metadata)
+        _fill(new, value, metadata)
         return new
 
     def __getattr__(self, name: str) -> Any:
@@ -295,11 +310,7 @@ class Variable(Generic[A]):
     def replace(self, value: Any = ESCAPED, **metadata: Any) -> Variable[Any]:
         """A new Variable of the same kind with ``value`` and/or metadata replaced."""
         new = object.__new__(type(self))
-        Variable.__init__(
-            new,
-            self._value if value is ESCAPED else value,
-            **{**self._metadata, **metadata},
-        )
+        _fill(new, self._value if value is ESCAPED else value, {**self._metadata, **metadata})
         return new
 
     def update_from_state(self, state: Variable[A]) -> None:
@@ -377,9 +388,35 @@ class Variable(Generic[A]):
         return new
 
 
+def _fill(variable: Variable[Any], value: Any, metadata: dict[str, Any]) -> None:
+    """Set a new Variable's fields: the part of ``__init__`` that copies also need."""
+    object.__setattr__(variable, "_value", value)
+    object.__setattr__(variable, "_metadata", metadata)
+    object.__setattr__(variable, "_trace", _tracking.current_trace())
+    object.__setattr__(variable, "_watched", False)
+    object.__setattr__(variable, "_nnx_calls", None)  # cached walks (see nnx_graph._cache)
+
+
+# The 0.10 value hooks: a metadata entry ``on_get_value=fn(variable, value)`` or a method
+# of that name on the kind (``def on_get_value(self, value)``). flax 0.12 deprecates them
+# in favour of overriding ``get_value``/``set_value``; both spellings keep working here.
+HOOKS = ("on_get_value", "on_set_value", "on_create_value", "on_add_axis", "on_remove_axis")
+
+
+def _hook(variable: Variable[Any], name: str, metadata: Mapping[str, Any]) -> Any:
+    """The hook ``name`` of a Variable as ``fn(variable, *args)``, or None."""
+    hook = metadata.get(name)
+    if hook is not None:
+        return hook
+    method = getattr(type(variable), name, None)
+    if method is None:
+        return None
+    return lambda variable, *args: method(variable, *args)
+
+
 def _rebuild_variable(kind: type[Variable[Any]], value: Any, metadata: dict[str, Any]) -> Any:
     new = object.__new__(kind)
-    Variable.__init__(new, value, **metadata)
+    _fill(new, value, dict(metadata))
     return new
 
 
@@ -556,7 +593,7 @@ def _register_pytree(kind: type[Variable[Any]]) -> None:
 
     def unflatten(metadata: Any, children: Any) -> Variable[Any]:
         new: Variable[Any] = object.__new__(kind)
-        Variable.__init__(new, children[0], **dict(metadata))
+        _fill(new, children[0], dict(metadata))
         return new
 
     jax.tree_util.register_pytree_with_keys(

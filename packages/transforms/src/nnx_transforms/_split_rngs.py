@@ -3,8 +3,10 @@
 Inside ``nnx.vmap`` every mapped copy of a module would otherwise draw the same key.
 ``split_rngs(splits=n)`` replaces each RNG stream's key in the arguments with ``n`` keys
 (split from the stream's next key) and its count with ``n`` zeros, so mapping the
-streams on axis 0 hands each copy a different key. Afterwards the streams are restored,
-one key further on; after an error, exactly as they were.
+streams on axis 0 hands each copy a different key. As a decorator, the streams are
+restored after the call, one key further on; after an error, exactly as they were.
+Called on values (``backups = split_rngs(rngs, splits=5)``) it splits them in place and
+returns the ``SplitBackups`` that ``nnx.restore_rngs`` (or a ``with`` block) puts back.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import jax.numpy as jnp
 
 from nnx_graph import iter_graph, message
 from nnx_transforms._protocol import GRAPH_TYPES, tree_leaves
-from nnx_variables import RngStream
+from nnx_variables import RngStream, fork_rngs
 
 
 def _streams(values: Any, only: Any) -> list[RngStream]:
@@ -75,14 +77,17 @@ def split_rngs(
     splits: int | tuple[int, ...],
     only: Any = ...,
 ) -> Any:
-    """Split the RNG streams in a call's arguments (a decorator), or in ``values`` (a ``with``).
+    """Split the RNG streams in a call's arguments (a decorator), or in ``values`` in place.
 
-    >>> import jax
-    >>> from nnx_variables import Rngs
+    >>> from nnx_variables import Rngs, restore_rngs
     >>> rngs = Rngs(0)
     >>> with split_rngs(rngs, splits=3):
     ...     rngs.default.key.value.shape
     (3,)
+    >>> backups = split_rngs(rngs, splits=5)
+    >>> rngs.default.key.value.shape
+    (5,)
+    >>> restore_rngs(backups)
     >>> rngs.default.key.value.shape
     ()
     """
@@ -90,7 +95,9 @@ def split_rngs(
         return _decorate(f_or_values, splits, only)
     if f_or_values is None:
         return lambda f: _decorate(f, splits, only)
-    return _split(f_or_values, splits, only)
+    names = _names(only)
+    chosen = ... if names is None else tuple(names)
+    return fork_rngs(f_or_values, split={chosen: splits})
 
 
 def _decorate(

@@ -122,7 +122,7 @@ class Rngs(Object, RandomMethods):
 
     def __init__(self, default: Any = None, /, **streams: Any) -> None:
         if default is not None:
-            streams = {"default": default, **streams}
+            streams = {**streams, "default": default}  # flax lists the default last
         if isinstance(default, Mapping):
             streams = {**default, **{k: v for k, v in streams.items() if k != "default"}}
         for name, seed in streams.items():
@@ -155,11 +155,22 @@ class Rngs(Object, RandomMethods):
         return self._stream("default")()
 
     def __contains__(self, name: object) -> bool:
-        return name in vars(self)
+        return isinstance(vars(self).get(name), RngStream)  # type: ignore[call-overload]
+
+    def __iter__(self) -> Iterator[str]:
+        """The names of the streams held (not the fallback names ``rngs[...]`` accepts)."""
+        return self.keys()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.keys())
 
     def keys(self) -> Iterator[str]:
         """Names of the streams held."""
         return iter(name for name, v in vars(self).items() if isinstance(v, RngStream))
+
+    def values(self) -> Iterator[RngStream]:
+        """The streams held."""
+        return iter(v for v in vars(self).values() if isinstance(v, RngStream))
 
     def items(self) -> Iterator[tuple[str, RngStream]]:
         """The streams held, by name."""
