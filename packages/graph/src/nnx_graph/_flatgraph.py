@@ -18,6 +18,7 @@ from nnx_graph import _tracking
 from nnx_graph._graphdef import GraphDef
 from nnx_graph._object import Object
 from nnx_graph._paths import Path, format_path
+from nnx_graph._static import ByEquality
 from nnx_graph._variable import Variable
 
 ARRAY_TYPES = (jax.Array, np.ndarray)
@@ -252,6 +253,8 @@ def unchanged(node: Any, snap: Any) -> bool:
         return _same_children(node, snap)
     if type(node) is dict:
         return list(node) == snap[0] and _same_children(list(node.values()), snap[1])
+    if isinstance(snap, ByEquality):
+        return snap.matches(node)
     children, aux = jax.tree_util.flatten_one_level(node)
     return bool(aux == snap[0]) and _same_children(list(children), snap[1])
 

@@ -26,7 +26,7 @@ from nnx_graph._flatgraph import ARRAY_TYPES, FlatGraph, marked
 from nnx_graph._graphdef import Edge, GraphDef
 from nnx_graph._object import Object, init_object
 from nnx_graph._paths import Path, format_path
-from nnx_graph._static import FUNCTION_TYPES, ByValue
+from nnx_graph._static import FUNCTION_TYPES, ByEquality, ByValue
 from nnx_graph._variable import ESCAPED, Variable
 
 # Types that are static without asking jax whether they are pytrees (the common case).
@@ -199,9 +199,8 @@ def flatten(
     def visit_other(x: Any, path: Path) -> Edge:
         try:
             children, aux = jax.tree_util.flatten_one_level(x)
-        except ValueError:  # not a pytree: a static value, which must be hashable
-            _check_hashable(x, path, "", problems, root_names, single)
-            return ("static", x, type(x))
+        except ValueError:  # not a pytree: a static value, hashable or compared by ==
+            return visit_static(x, path)
 
         # One level of the pytree, with its keys. (flatten_one_level_with_keys would be
         # the direct call, but jax 0.10 gives every namedtuple field the first name.)
@@ -221,6 +220,21 @@ def flatten(
             edges.append((name, visit(child, (*path, name), x, name if by_key else i)))
         return ("pytree", treedef, tuple(edges))
 
+    def visit_static(x: Any, path: Path) -> Edge:
+        try:
+            hash(x)
+            return ("static", x, type(x))
+        except TypeError:
+            pass
+        try:
+            by_equality = ByEquality(x)
+        except TypeError:
+            _check_hashable(x, path, "", problems, root_names, single)
+            return ("static", x, type(x))
+        mutables.append(x)  # an edit in place makes a cached walk of it stale
+        snapshots.append(by_equality)
+        return ("static", by_equality, type(x))
+
     edge_list = []
     for i, root in enumerate(roots):
         edge_list.append(visit(root, () if single else (i,), None, None))
@@ -233,8 +247,9 @@ def flatten(
                 problems,
                 expected="attributes that are arrays, Variables, Objects, containers of "
                 "those, or hashable static values (ints, strings, tuples, functions)",
-                fix="wrap array-like data in a Variable (`self.x = nnx.Variable(x)`), or "
-                "store a tuple instead of a list/set of static values",
+                fix="wrap array-like data in a Variable (`self.x = nnx.Variable(x)`), "
+                "store a tuple instead of a list/set of static values, or make a config "
+                "class hashable (`@dataclasses.dataclass(frozen=True)`)",
             )
         )
     flat.graphdef = GraphDef(edges)
@@ -304,7 +319,7 @@ def unflatten(
         tag = edge[0]
         if tag == "static":
             value = edge[1]
-            return value.value if type(value) is ByValue else value
+            return value.value if isinstance(value, ByValue) else value
         if tag == "ref":
             node = nodes.get(edge[1])
             # a partial GraphDef (a transform's outputs) may refer to nodes built earlier

@@ -19,6 +19,7 @@ either would record the same computation.
 
 from __future__ import annotations
 
+import copy
 import functools
 import struct
 import types
@@ -48,6 +49,47 @@ class ByValue:
 
     def __repr__(self) -> str:
         return repr(self.value)
+
+
+class ByEquality(ByValue):
+    """An unhashable static value (a plain ``@dataclass`` config) in a GraphDef.
+
+    It hashes by type and compares by ``==`` against a deep copy taken when the graph was
+    walked, so a config edited in place (``model.config.depth = 3``) no longer equals
+    the GraphDef a step was compiled for, and the step is traced again. The walk also
+    records it among the graph's mutables, so a cached walk is not reused after such an
+    edit. Raises ``TypeError`` for a value that cannot be copied or compared.
+    """
+
+    __slots__ = ("frozen",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        try:
+            self.frozen = copy.deepcopy(value)
+            same = self.frozen == value
+        except Exception as error:  # any failure: not usable as a static
+            raise TypeError(f"cannot copy or compare {type(value).__name__}") from error
+        if same is not True:
+            raise TypeError(f"{type(value).__name__} does not compare equal to a copy of itself")
+        self.key = type(value)
+        self._hash = hash((ByEquality, type(value).__qualname__))
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, ByEquality) or type(other.frozen) is not type(self.frozen):
+            return False
+        return self.matches(other.frozen)
+
+    __hash__ = ByValue.__hash__
+
+    def matches(self, current: Any) -> bool:
+        """Whether ``current`` still equals the value as it was walked."""
+        try:
+            return (self.frozen == current) is True
+        except Exception:  # uncomparable: a different value
+            return False
 
 
 class _Identity:
