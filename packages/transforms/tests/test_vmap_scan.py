@@ -179,9 +179,9 @@ def test_scan_carry_that_changes_shape_names_the_argument_path() -> None:
     with pytest.raises(
         TypeError,
         match=r"(?s)^nnx\.scan: the loop body returns a carry whose shape or dtype differs.*"
-        r"  - args\[0\]\[1\]: goes in as Array\(shape=\(4,\), dtype=float32\), comes back as "
+        r"  - carry\[1\]: goes in as Array\(shape=\(4,\), dtype=float32\), comes back as "
         r"Array\(shape=\(8,\), dtype=float32\).*"
-        r"Fix: keep its shape and dtype in the body, or start args\[0\]\[1\] as the body returns "
+        r"Fix: keep its shape and dtype in the body, or start carry\[1\] as the body returns "
         r"it: jnp\.zeros\(\(8,\), jnp\.float32\)",
     ):
         grow((Layer(Rngs(0)), jnp.zeros(4)), jnp.ones((3, 4)))
@@ -198,7 +198,7 @@ def test_scan_carried_variable_that_changes_dtype_is_named_by_path() -> None:
 
     with pytest.raises(
         TypeError,
-        match=r"(?s)  - args\[0\]\.stat: goes in as Array\(shape=\(4,\), dtype=int32\), comes back "
+        match=r"(?s)  - m\.stat: goes in as Array\(shape=\(4,\), dtype=int32\), comes back "
         r"as Array\(shape=\(4,\), dtype=float32\).*Fix: keep its shape and dtype",
     ):
         loop(layer, jnp.ones((3, 4)))

@@ -26,15 +26,21 @@ _SCALARS = (bool, int, float, complex)
 
 
 def argument_names(
-    args: tuple[Any, ...], kwargs: dict[str, Any], numbering: Sequence[int] | None = None
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    numbering: Sequence[int] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> list[str]:
     """For each leaf of ``(args, kwargs)`` (objects kept whole), how the user reaches it.
 
     ``numbering`` gives each positional argument its number in the user's call, where
-    static arguments were taken out of ``args`` first.
+    static arguments were taken out of ``args`` first; ``labels`` names each positional
+    argument instead (``positional_labels``: the function's own parameter names).
 
     >>> argument_names((1, {'x': 2}), {'scale': 3})
     ['args[0]', "args[1]['x']", 'scale']
+    >>> argument_names((1,), {}, labels=['block'])
+    ['block']
     """
     keyed, _ = jax.tree_util.tree_flatten_with_path((args, kwargs), is_leaf=is_graph_node)
     names = []
@@ -42,10 +48,28 @@ def argument_names(
         where, first, *rest = keys
         if where.idx == 0:  # positional: (args, kwargs)[0][i]
             number = first.idx if numbering is None else numbering[first.idx]
-            names.append(f"args[{number}]{jax.tree_util.keystr(tuple(rest))}")
+            label = f"args[{number}]" if labels is None else labels[number]
+            names.append(f"{label}{jax.tree_util.keystr(tuple(rest))}")
         else:
             names.append(f"{first.key}{jax.tree_util.keystr(tuple(rest))}")
     return names
+
+
+def positional_labels(fun: Callable[..., Any], n: int) -> list[str]:
+    """How to name each of ``n`` positional arguments: the parameter's name, or ``args[i]``.
+
+    Paths in errors then read as the user's code does (``block.w``, ``optimizer.model.w``)
+    rather than from a root called ``model`` or ``args[0]``.
+
+    >>> positional_labels(lambda block, x, *rest: None, 4)
+    ['block', 'x', 'args[2]', 'args[3]']
+    """
+    try:
+        parameters = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [named[i] if i < len(named) else f"args[{i}]" for i in range(n)]
 
 
 def graph_leaf_names(lifted: Lifted, names: list[str]) -> list[str]:
