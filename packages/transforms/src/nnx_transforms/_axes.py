@@ -8,12 +8,21 @@ module turns a spec into one axis per leaf of the flattened call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import jax
 
-from nnx_graph import Filter, Variable, format_path, message, to_predicate
+from nnx_graph import (
+    Filter,
+    Path,
+    State,
+    Variable,
+    describe,
+    format_path,
+    message,
+    to_predicate,
+)
 from nnx_transforms._protocol import GRAPH_TYPES, Lifted, tree_leaves
 
 
@@ -27,8 +36,12 @@ class _CarryMarker:
 Carry = _CarryMarker()
 
 
-class StateAxes:
-    """One axis (int or None) per filter over an Object's state.
+class StateAxes(Mapping[Filter, "int | _CarryMarker | None"]):
+    """One axis (int or None) per filter over an Object's state; the first match wins.
+
+    Built from a ``{filter: axis}`` mapping, ``(filter, axis)`` pairs, or a State whose
+    leaves are axes (each path gets its own axis). A read-only mapping, hashable, so it
+    can sit in a jitted function's static arguments.
 
     >>> from nnx_variables import Param, BatchStat
     >>> axes = StateAxes({Param: 0, BatchStat: None})
@@ -36,9 +49,18 @@ class StateAxes:
     (0, None)
     """
 
-    def __init__(self, filter_axes: Mapping[Filter, int | _CarryMarker | None]) -> None:
-        self.filters = tuple(filter_axes.keys())
-        self.axes = tuple(filter_axes.values())
+    def __init__(
+        self,
+        filter_axes: State
+        | Mapping[Filter, int | _CarryMarker | None]
+        | Iterable[tuple[Filter, int | _CarryMarker | None]],
+        /,
+    ) -> None:
+        if isinstance(filter_axes, State):
+            filter_axes = _path_filters(filter_axes)
+        pairs = tuple(filter_axes.items() if isinstance(filter_axes, Mapping) else filter_axes)
+        self.filters: tuple[Filter, ...] = tuple(f for f, _ in pairs)
+        self.axes: tuple[int | _CarryMarker | None, ...] = tuple(a for _, a in pairs)
         self.predicates = tuple(to_predicate(f) for f in self.filters)
 
     def axis_of(self, path: Any, value: Any) -> int | _CarryMarker | _NoMatch | None:
@@ -47,9 +69,73 @@ class StateAxes:
                 return axis
         return NO_MATCH
 
+    def map_prefix(self, path: Path, variable: Any) -> int | _CarryMarker | None:
+        """The axis of the value at ``path`` (relative to the object); ValueError if none."""
+        axis = self.axis_of(path, variable)
+        if isinstance(axis, _NoMatch):
+            raise ValueError(
+                message(
+                    "StateAxes.map_prefix: no StateAxes filter matches the value.",
+                    [f"{format_path(path, 'object')}: {describe(variable)}"],
+                    expected=f"one of the filters {list(self.filters)!r} to match it",
+                    fix="add a catch-all entry last: StateAxes({..., ...: None})",
+                )
+            )
+        return axis
+
+    def __getitem__(self, key: Filter) -> int | _CarryMarker | None:
+        for f, axis in zip(self.filters, self.axes, strict=True):
+            if f == key:
+                return axis
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[Filter]:
+        return iter(self.filters)
+
+    def __len__(self) -> int:
+        return len(self.filters)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, StateAxes)
+            and self.filters == other.filters
+            and self.axes == other.axes
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.filters, self.axes))
+
     def __repr__(self) -> str:
         items = ", ".join(f"{f!r}: {a!r}" for f, a in zip(self.filters, self.axes, strict=True))
         return f"StateAxes({{{items}}})"
+
+
+class _PathIn:
+    """The filter matching exactly the given paths (StateAxes built from a State)."""
+
+    def __init__(self, paths: Iterable[Path]) -> None:
+        self.paths = frozenset(tuple(p) for p in paths)
+
+    def __call__(self, path: Path, value: Any) -> bool:
+        return tuple(path) in self.paths
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _PathIn) and self.paths == other.paths
+
+    def __hash__(self) -> int:
+        return hash(self.paths)
+
+    def __repr__(self) -> str:
+        return f"PathIn({', '.join(map(repr, sorted(self.paths, key=repr)))})"
+
+
+def _path_filters(axes: State) -> dict[Filter, Any]:
+    """``{PathIn(paths...): axis}``, grouping the State's paths by the axis they hold."""
+    by_axis: dict[Any, list[Path]] = {}
+    for path, leaf in axes.flat_dict().items():
+        axis = leaf.value if isinstance(leaf, Variable) else leaf
+        by_axis.setdefault(axis, []).append(path)
+    return {_PathIn(paths): axis for axis, paths in by_axis.items()}
 
 
 class _NoMatch:
@@ -83,10 +169,10 @@ def broadcast_prefix(spec: Any, tree: Any, op: str, name: str) -> list[Any]:
     )
 
 
-def leaf_axes(
-    lifted: Lifted, args: tuple[Any, ...], kwargs: dict[str, Any], in_axes: Any, op: str
-) -> tuple[list[Any], list[Any]]:
-    """The axis of every graph leaf and every other argument leaf of a lifted call."""
+def argument_axes(
+    args: tuple[Any, ...], kwargs: dict[str, Any], in_axes: Any, op: str
+) -> list[Any]:
+    """The spec of every argument leaf (objects whole): keyword arguments get axis 0."""
     if isinstance(in_axes, list):
         in_axes = tuple(in_axes)
     if isinstance(in_axes, tuple) and len(in_axes) != len(args):
@@ -100,7 +186,14 @@ def leaf_axes(
             )
         )
     per_leaf = broadcast_prefix(in_axes, args, op, "in_axes")
-    per_leaf += [0] * len(tree_leaves(kwargs))  # keyword arguments: axis 0
+    return per_leaf + [0] * len(tree_leaves(kwargs))  # keyword arguments: axis 0
+
+
+def leaf_axes(
+    lifted: Lifted, args: tuple[Any, ...], kwargs: dict[str, Any], in_axes: Any, op: str
+) -> tuple[list[Any], list[Any]]:
+    """The axis of every graph leaf and every other argument leaf of a lifted call."""
+    per_leaf = argument_axes(args, kwargs, in_axes, op)
     flat = lifted.flat
     positions = lifted.spec.object_positions
     object_positions = set(positions)

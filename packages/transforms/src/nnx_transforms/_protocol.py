@@ -282,24 +282,54 @@ jax.tree_util.register_pytree_node(OutputSpec, lambda s: ((), s), lambda s, _: s
 _DYNAMIC_SCALARS = (int, float, complex, bool)
 
 
+class Walked:
+    """The copies and the result flattened jointly, before anything is poisoned.
+
+    ``flat``'s roots are the input copies, then the returned objects (at
+    ``object_positions`` among ``out_leaves``); a transform that must inspect them
+    (vmap's axes) reads them here and hands this to ``leave``.
+    """
+
+    __slots__ = ("flat", "object_positions", "out_leaves", "out_treedef")
+
+    def __init__(
+        self, flat: FlatGraph, out_leaves: list[Any], out_treedef: Any, positions: tuple[int, ...]
+    ) -> None:
+        self.flat = flat
+        self.out_leaves = out_leaves
+        self.out_treedef = out_treedef
+        self.object_positions = positions
+
+
+def walk_result(entered: Entered, out: Any) -> Walked:
+    """Flatten the input copies (keeping their indices) and the objects ``out`` holds."""
+    out_leaves, out_treedef = tree_flatten(out)
+    object_positions = tuple(i for i, x in enumerate(out_leaves) if isinstance(x, GRAPH_TYPES))
+    ref_index = {id(node): index for index, node in entered.nodes.items()}
+    roots = (*entered.roots, *(out_leaves[i] for i in object_positions))
+    flat = flatten(roots, ref_index=ref_index, first_new_index=len(ref_index))
+    return Walked(flat, out_leaves, out_treedef, object_positions)
+
+
 def leave(
     entered: Entered,
     out: Any,
     input_leaves: Sequence[Any],
     *,
     changed_only: bool,
+    walked: Walked | None = None,
 ) -> tuple[OutputSpec, list[Any], list[Any], list[Any]]:
     """Flatten the copies and the result after the user function returned.
 
     Returns the OutputSpec, the input objects' leaves (only the changed ones when
     ``changed_only`` and the structure held), the returned objects' new leaves, and the
-    result's dynamic (array) leaves.
+    result's dynamic (array) leaves. ``walked``: ``walk_result(entered, out)``, if the
+    caller already has it.
     """
-    out_leaves, out_treedef = tree_flatten(out)
-    object_positions = tuple(i for i, x in enumerate(out_leaves) if isinstance(x, GRAPH_TYPES))
-    ref_index = {id(node): index for index, node in entered.nodes.items()}
-    roots = (*entered.roots, *(out_leaves[i] for i in object_positions))
-    flat = flatten(roots, ref_index=ref_index, first_new_index=len(ref_index))
+    if walked is None:
+        walked = walk_result(entered, out)
+    flat, out_leaves = walked.flat, walked.out_leaves
+    out_treedef, object_positions = walked.out_treedef, walked.object_positions
     n_inputs = len(entered.roots)
     n_input_leaves = flat.root_ends[n_inputs - 1] if n_inputs else 0
     unchanged = flat.graphdef.edges[:n_inputs] == entered.spec.graphdef.edges

@@ -2,39 +2,57 @@
 
 An Object argument mapped on an axis has every leaf of its state mapped on that axis
 (or per filter, with StateAxes); a returned Object that was built inside, like a model
-made by a vmapped constructor, comes out stacked along ``out_axes``. Input objects'
-state comes back on the axes it went in on, so updates made inside are kept.
+made by a vmapped constructor, comes out stacked along ``out_axes`` (again per filter
+with StateAxes). Input objects' state comes back on the axes it went in on, so updates
+made inside are kept, and so is state the function adds to them (a vmapped
+``__init__``): it takes the axis its object's ``in_axes`` gives it.
+
+Which leaves exist, and so which axis each one needs, is only known once the function
+has been traced, but ``jax.vmap`` wants ``out_axes`` before. So the traced function
+returns its leaves grouped by axis, one list per axis value the specs can name (fixed
+up front), with the grouping as static data to undo it afterwards.
 """
 
 from __future__ import annotations
 
 import functools
-import re
-from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 
-from nnx_graph import describe, message
-from nnx_transforms._axes import StateAxes, check_axis_values, leaf_axes
-from nnx_transforms._naming import (
-    argument_names,
-    function_name,
-    graph_leaf_names,
-    other_leaf_names,
-    shape_of,
+from nnx_graph import FlatGraph, TraceContextError, Variable, describe, format_path, message
+from nnx_transforms._axes import (
+    StateAxes,
+    _NoMatch,
+    argument_axes,
+    broadcast_prefix,
+    check_axis_values,
+    leaf_axes,
 )
+from nnx_transforms._binding import bind_arguments
+from nnx_transforms._captured import explain
+from nnx_transforms._naming import argument_names
 from nnx_transforms._protocol import (
-    InputSpec,
     Lifted,
     OutputSpec,
+    Walked,
     apply,
-    call_pure,
-    from_output_tree,
+    enter,
+    leave,
     lift,
-    output_tree,
+    tree_leaves,
+    walk_result,
 )
+from nnx_transforms._vmap_checks import (
+    axis_at,
+    check_argument_aliasing,
+    check_captured,
+    check_result_aliasing,
+    result_names,
+    unmatched_error,
+)
+from nnx_transforms._vmap_sizes import axis_size_error, broadcast_error
 
 
 def require_same_structure(spec: OutputSpec, op: str) -> None:
@@ -50,141 +68,217 @@ def require_same_structure(spec: OutputSpec, op: str) -> None:
         )
 
 
+class _Layout:
+    """Which axis group each value the traced function returned went to, in order.
+
+    Static: it rides through ``jax.vmap`` as a pytree with no leaves (out_axes None).
+    """
+
+    __slots__ = ("groups",)
+
+    def __init__(self, groups: tuple[int, ...]) -> None:
+        self.groups = groups
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Layout) and self.groups == other.groups
+
+    def __hash__(self) -> int:
+        return hash(self.groups)
+
+
+jax.tree_util.register_pytree_node(
+    _Layout, lambda layout: ((), layout.groups), lambda groups, _: _Layout(groups)
+)
+
+
+def _is_axis_leaf(x: Any) -> bool:
+    return x is None or isinstance(x, StateAxes)
+
+
+def axis_values(specs: Sequence[Any]) -> tuple[Any, ...]:
+    """Every axis (an int or None) the specs can give a leaf, once each, in a fixed order."""
+    found: list[Any] = []
+    for leaf in jax.tree_util.tree_leaves(list(specs), is_leaf=_is_axis_leaf):
+        for axis in leaf.axes if isinstance(leaf, StateAxes) else (leaf,):
+            if axis not in found:
+                found.append(axis)
+    return tuple(found)
+
+
+def _ungroup(groups: Sequence[Sequence[Any]], layout: _Layout) -> list[Any]:
+    its = [iter(group) for group in groups]
+    return [next(its[g]) for g in layout.groups]
+
+
+def _axes_of(flat: FlatGraph, root: int, spec: Any, name: str, unmatched: list[str]) -> list[Any]:
+    """The axis ``spec`` gives each leaf of ``flat``'s root ``root``, named from ``name``."""
+    start = flat.root_ends[root - 1] if root else 0
+    single = len(flat.root_ends) == 1
+    if not isinstance(spec, StateAxes):
+        return [spec] * (flat.root_ends[root] - start)
+    axes = []
+    for i in range(start, flat.root_ends[root]):
+        path = flat.paths[i] if single else flat.paths[i][1:]
+        slot = flat.slots[i]
+        axis = axis_at(spec, path, slot, flat.leaves[i])
+        if isinstance(axis, _NoMatch):
+            value = slot if isinstance(slot, Variable) else flat.leaves[i]
+            unmatched.append(f"{format_path(path, name)}: {describe(value)}")
+        axes.append(axis)
+    return axes
+
+
+class _Traced:
+    """What the last trace of the mapped function learned, for the error path."""
+
+    __slots__ = ("layout", "names")
+
+    def __init__(self) -> None:
+        self.layout: tuple[int, ...] = ()
+        self.names: Callable[[], list[str]] = list
+
+
 def mapped_call(
-    f: Callable[..., Any], spec: InputSpec, op: str
-) -> Callable[[list[Any], list[Any]], tuple[OutputSpec, list[Any], Any]]:
-    """The pure function vmap transforms: leaves in, (spec, input leaves, result tree) out."""
-
-    def pure(graph_leaves: list[Any], other_leaves: list[Any]) -> tuple[OutputSpec, list[Any], Any]:
-        out_spec, in_leaves, new_leaves, dynamic = call_pure(
-            f, spec, graph_leaves, other_leaves, changed_only=False
-        )
-        require_same_structure(out_spec, op)
-        return out_spec, in_leaves, output_tree(out_spec, new_leaves, dynamic)
-
-    return pure
-
-
-def _check_out_axes(out_axes: Any) -> Any:
-    for leaf in jax.tree_util.tree_leaves(out_axes, is_leaf=lambda x: isinstance(x, StateAxes)):
-        if isinstance(leaf, StateAxes):
-            raise ValueError(
-                message(
-                    "nnx.vmap: StateAxes in out_axes is not supported: returned objects are "
-                    "stacked whole.",
-                    expected="an int or None for each result",
-                    fix="out_axes=0, then nnx.split the result to treat parts differently",
-                )
-            )
-    return out_axes
-
-
-def axis_size_error(
     f: Callable[..., Any],
     lifted: Lifted,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    axes: tuple[list[Any], list[Any]],
-    in_axes: Any,
-    axis_size: int | None,
-) -> ValueError | None:
-    """The error naming every mapped value that does not fit the batch, or None if all fit.
+    graph_axes: list[Any],
+    root_specs: list[Any],
+    root_names: list[str],
+    out_axes: Any,
+    values: tuple[Any, ...],
+) -> tuple[Callable[[list[Any], list[Any]], Any], _Traced]:
+    """The pure function vmap transforms: leaves in, its results grouped by axis out.
 
-    JAX names mismatched axes by their place among the pure function's inputs
-    (``graph_leaves[1]``); the common cause is a model passed with ``in_axes=0`` whose
-    Variables are not batched, and the user needs its paths and ``in_axes=(None, 0)``.
-    Only the error path runs this.
+    Input leaves take their object's in_axes (recomputed per leaf when the function
+    changed the structure, so added state gets one); returned objects' new leaves and
+    the result's arrays take ``out_axes``.
     """
-    graph, plain = _mapped_values(lifted, args, kwargs, axes)
-    sizes = [size for _, _, _, size in plain] or [size for _, _, _, size in graph]
-    batch = axis_size or _most_common(sizes)
-    wrong_graph = [entry for entry in graph if entry[3] != batch]
-    wrong_plain = [entry for entry in plain if entry[3] != batch]
-    if batch is None or not (wrong_graph or wrong_plain):
-        return None
-    problems = [
-        f"{name}: {describe(value)} "
-        + (f"mapped on axis {axis} (size {size})" if size is not None else f"has no axis {axis}")
-        for name, value, axis, size in [*wrong_graph, *wrong_plain]
+    spec = lifted.spec
+    traced = _Traced()
+
+    def pure(
+        graph_leaves: list[Any], other_leaves: list[Any]
+    ) -> tuple[OutputSpec, _Layout, tuple[list[Any], ...]]:
+        entered = enter(spec, graph_leaves, other_leaves)
+        try:
+            out = f(*entered.args, **entered.kwargs)
+        except TraceContextError as error:
+            clearer = explain(error, f)
+            if clearer is None:
+                raise
+            raise clearer from error
+        walked = walk_result(entered, out)
+        check_captured(f, walked, list(entered.nodes.values()), out)
+        n_inputs = len(entered.roots)
+        unmatched: list[str] = []
+        in_axes = graph_axes
+        if walked.flat.graphdef.edges[:n_inputs] != spec.graphdef.edges:
+            in_axes = [
+                axis
+                for r in range(n_inputs)
+                for axis in _axes_of(walked.flat, r, root_specs[r], root_names[r], unmatched)
+            ]
+        out_specs = broadcast_prefix(out_axes, out, "nnx.vmap", "out_axes")
+        new_axes = _new_axes(walked, n_inputs, out_specs, out, unmatched)
+        if unmatched:
+            raise unmatched_error("nnx.vmap", unmatched)
+        if walked.object_positions:
+            n_in = walked.flat.root_ends[n_inputs - 1] if n_inputs else 0
+            names = _input_names(walked.flat, n_inputs, root_names)
+            check_result_aliasing(walked, n_in, in_axes, names, out_specs, out)
+        out_spec, in_leaves, new_leaves, dynamic = leave(
+            entered, out, graph_leaves, changed_only=False, walked=walked
+        )
+        skip = set(out_spec.out_object_positions) | {p for p, _ in out_spec.out_statics}
+        dynamic_axes = [axis for i, axis in enumerate(out_specs) if i not in skip]
+        _check_dynamic_axes(dynamic_axes)
+        groups, traced.layout = _grouped(
+            [*in_leaves, *new_leaves, *dynamic], [*in_axes, *new_axes, *dynamic_axes], values
+        )
+        traced.names = lambda: _value_names(walked, n_inputs, root_names, out, skip)
+        return out_spec, _Layout(traced.layout), groups
+
+    return pure, traced
+
+
+def _new_axes(
+    walked: Walked, n_inputs: int, out_specs: list[Any], out: Any, unmatched: list[str]
+) -> list[Any]:
+    """The out axis of every new leaf of every returned object."""
+    if not walked.object_positions:
+        return []
+    names = result_names(out)
+    return [
+        axis
+        for k, position in enumerate(walked.object_positions)
+        for axis in _axes_of(
+            walked.flat, n_inputs + k, out_specs[position], names[position], unmatched
+        )
     ]
-    expected = (
-        f"every value mapped by in_axes to have size {batch} on its mapped axis; None for "
-        "what every step shares (an unbatched model)"
-    )
-    # The batch size comes from the plain arguments (or axis_size): objects whose mapped
-    # Variables do not have it are an unbatched model, broadcast with in_axes None.
-    if (axis_size is not None or plain) and not wrong_plain:
-        culprits = {_owner(name) for name, *_ in wrong_graph}
-        return ValueError(
+
+
+def _check_dynamic_axes(axes: list[Any]) -> None:
+    if any(isinstance(axis, StateAxes) for axis in axes):
+        raise ValueError(
             message(
-                f"nnx.vmap: in_axes maps the Variables of {', '.join(sorted(culprits))} as "
-                f"batched, but they are not: the batch has size {batch}.",
-                problems,
-                expected=expected,
-                fix=_in_axes_fix(function_name(f), in_axes, len(args), culprits),
+                "nnx.vmap: StateAxes in out_axes was given for a result that is not an Object.",
+                expected="StateAxes only where an Object is returned; an int or None for arrays",
+                fix="use an int or None for that result",
             )
         )
-    return ValueError(
-        message(
-            f"nnx.vmap: the values mapped by in_axes do not share one batch size ({batch}).",
-            problems,
-            expected=expected,
-            fix="give every mapped value one size on its axis, or in_axes None for the shared ones",
-        )
-    )
 
 
-def _mapped_values(
-    lifted: Lifted, args: tuple[Any, ...], kwargs: dict[str, Any], axes: tuple[list[Any], ...]
-) -> tuple[list[tuple[str, Any, int, int | None]], list[tuple[str, Any, int, int | None]]]:
-    """``(name, value, axis, size on that axis)`` of each mapped graph and plain leaf."""
+def _grouped(
+    leaves: list[Any], axes: list[Any], values: tuple[Any, ...]
+) -> tuple[tuple[list[Any], ...], tuple[int, ...]]:
+    """The leaves in one list per axis value, and which list each leaf went to."""
+    index = {axis: i for i, axis in enumerate(values)}
+    groups: tuple[list[Any], ...] = tuple([] for _ in values)
+    layout = []
+    for leaf, axis in zip(leaves, axes, strict=True):
+        groups[index[axis]].append(leaf)
+        layout.append(index[axis])
+    return groups, tuple(layout)
+
+
+def _input_names(flat: FlatGraph, n_inputs: int, root_names: list[str]) -> list[str]:
+    return [name for r in range(n_inputs) for name in _leaf_names(flat, r, root_names[r])]
+
+
+def _value_names(
+    walked: Walked, n_inputs: int, root_names: list[str], out: Any, skip: set[int]
+) -> list[str]:
+    """The name of every value the traced function returned, in order (error path)."""
+    names = result_names(out)
+    new = [
+        name
+        for k, position in enumerate(walked.object_positions)
+        for name in _leaf_names(walked.flat, n_inputs + k, names[position])
+    ]
+    dynamic = [name for i, name in enumerate(names) if i not in skip]
+    return [*_input_names(walked.flat, n_inputs, root_names), *new, *dynamic]
+
+
+def _leaf_names(flat: FlatGraph, root: int, name: str) -> list[str]:
+    start = flat.root_ends[root - 1] if root else 0
+    single = len(flat.root_ends) == 1
+    return [
+        format_path(flat.paths[i] if single else flat.paths[i][1:], name)
+        for i in range(start, flat.root_ends[root])
+    ]
+
+
+def _user_names(
+    args: tuple[Any, ...], kwargs: dict[str, Any], bound: dict[int, str]
+) -> tuple[list[str], dict[str, int]]:
+    """Each argument leaf's name as the user wrote it, and each argument's position."""
     names = argument_names(args, kwargs)
-    graph_axes, other_axes = axes
-    graph = [
-        (name, value, axis, _axis_length(value, axis))
-        for name, value, axis in zip(
-            graph_leaf_names(lifted, names), lifted.flat.read_leaves(), graph_axes, strict=True
-        )
-        if isinstance(axis, int)
-    ]
-    plain = [
-        (name, value, axis, _axis_length(value, axis))
-        for name, value, axis in zip(
-            other_leaf_names(lifted, names), lifted.other_leaves, other_axes, strict=True
-        )
-        if isinstance(axis, int)
-    ]
-    return graph, plain
-
-
-def _owner(name: str) -> str:
-    """The argument a leaf name starts from: ``args[0]`` of ``args[0].w``, ``m`` of ``m.w``."""
-    if name.startswith("args["):
-        return name[: name.index("]") + 1]
-    return re.split(r"[.\[]", name, maxsplit=1)[0]
-
-
-def _axis_length(value: Any, axis: int) -> int | None:
-    shape = shape_of(value)
-    if shape is None or not -len(shape) <= axis < len(shape):
-        return None
-    return shape[axis]
-
-
-def _most_common(sizes: list[int | None]) -> int | None:
-    known = [size for size in sizes if size is not None]
-    return Counter(known).most_common(1)[0][0] if known else None
-
-
-def _in_axes_fix(name: str, in_axes: Any, n_args: int, culprits: set[str]) -> str:
-    """``in_axes`` with None for each argument whose mapped values do not fit the batch."""
-    given = list(in_axes) if isinstance(in_axes, tuple | list) else [in_axes] * n_args
-    fixed = [None if f"args[{i}]" in culprits else axis for i, axis in enumerate(given)]
-    text = f"nnx.vmap({name}, in_axes={tuple(fixed)!r})"
-    keywords = sorted(c for c in culprits if not c.startswith("args["))
-    if keywords:
-        text += f"  # pass {', '.join(keywords)} positionally: keyword arguments map on axis 0"
-    return text
+    for i, keyword in bound.items():
+        prefix = f"args[{i}]"
+        names = [keyword + n[len(prefix) :] if n.startswith(prefix) else n for n in names]
+    positions = {f"args[{i}]": i for i in range(len(args))}
+    positions.update({keyword: i for i, keyword in bound.items()})
+    return names, positions
 
 
 def vmap(
@@ -197,6 +291,11 @@ def vmap(
     spmd_axis_name: Any = None,
 ) -> Any:
     """``jax.vmap`` for functions whose arguments and results may be Objects.
+
+    Keyword arguments that name positional parameters take those positions' in_axes.
+    A function may add state to an input object (a vmapped ``__init__``): it comes back
+    on that object's in_axes. One object must have one axis everywhere: in every
+    argument holding it, and in out_axes where it is returned.
 
     >>> import jax, jax.numpy as jnp
     >>> from nnx_graph import Module
@@ -217,31 +316,43 @@ def vmap(
             axis_size=axis_size,
             spmd_axis_name=spmd_axis_name,
         )
-    _check_out_axes(out_axes)
+    check_axis_values(axis_values([out_axes]), "nnx.vmap")
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        args, kwargs, bound = bind_arguments(f, args, kwargs, in_axes, "nnx.vmap")
         lifted = lift(args, kwargs)
         graph_axes, other_axes = leaf_axes(lifted, args, kwargs, in_axes, "nnx.vmap")
         check_axis_values([*graph_axes, *other_axes], "nnx.vmap")
+        per_leaf = argument_axes(args, kwargs, in_axes, "nnx.vmap")
+        positions = lifted.spec.object_positions
+        root_specs = [per_leaf[p] for p in positions]
+        names, arg_positions = _user_names(args, kwargs, bound)
+        root_names = [names[p] for p in positions]
+        leaves = tree_leaves((args, kwargs))
+        check_argument_aliasing([leaves[p] for p in positions], root_specs, root_names, "nnx.vmap")
+        values = axis_values([*root_specs, out_axes])
+        pure, traced = mapped_call(f, lifted, graph_axes, root_specs, root_names, out_axes, values)
         mapped = jax.vmap(
-            mapped_call(f, lifted.spec, "nnx.vmap"),
+            pure,
             in_axes=(graph_axes, other_axes),
-            out_axes=(None, graph_axes, out_axes),
+            out_axes=(None, None, values),
             axis_name=axis_name,
             axis_size=axis_size,
             spmd_axis_name=spmd_axis_name,
         )
         try:
-            out_spec, in_leaves, tree = mapped(lifted.flat.read_leaves(), lifted.other_leaves)
+            out_spec, layout, groups = mapped(lifted.flat.read_leaves(), lifted.other_leaves)
         except ValueError as error:
             clearer = axis_size_error(
-                f, lifted, args, kwargs, (graph_axes, other_axes), in_axes, axis_size
-            )
+                f, lifted, names, arg_positions, (graph_axes, other_axes), in_axes, axis_size
+            ) or broadcast_error(error, traced.layout, traced.names, values)
             if clearer is None:
                 raise
             raise clearer from error
-        new_leaves, dynamic = from_output_tree(out_spec, tree)
-        return apply(lifted.flat, out_spec, in_leaves, new_leaves, dynamic)
+        results = _ungroup(groups, layout)
+        n_in = out_spec.n_input_leaves
+        n_new = n_in + sum(out_spec.out_root_sizes)
+        return apply(lifted.flat, out_spec, results[:n_in], results[n_in:n_new], results[n_new:])
 
     return wrapper
