@@ -17,6 +17,7 @@ import jax
 
 from nnx_graph import message
 from nnx_transforms._fastpath import CallCache
+from nnx_transforms._jit_lower import Lowered
 from nnx_transforms._jit_shardings import check_in_shardings, constrain_outputs, leaf_shardings
 from nnx_transforms._jit_untraceable import untraceable_error
 from nnx_transforms._protocol import (
@@ -195,6 +196,10 @@ class JitWrapped:
             if clearer is None:
                 raise
             raise clearer from error
+        return self._write_back(lifted, out)
+
+    def _write_back(self, lifted: Lifted, out: Any) -> Any:
+        """Write a call's results into the caller's objects; the user's return value."""
         spec, in_leaves, new_leaves, dynamic = out
         flat = lifted.flat
         # The common case: only values changed (and they can be written in place).
@@ -271,8 +276,12 @@ class JitWrapped:
         """
         return CacheInfo(self._cache.hits, self._cache.misses)
 
-    def lower(self, *args: Any, **kwargs: Any) -> Any:
-        """Lower for the given arguments (``.compile()``, ``.as_text()`` as with jax.jit)."""
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        """Lower for the given arguments (``.compile()``, ``.as_text()`` as with jax.jit).
+
+        ``.compile()`` of the result takes the same arguments as this function, objects
+        included, and writes their new state back, as a call does.
+        """
         args, kwargs, statics = self._take_statics(args, kwargs)
         lifted = self._cache.lift(args, kwargs, statics)
         jitted = (
@@ -281,7 +290,7 @@ class JitWrapped:
             else self._laid_out(self._in_shardings, lifted, None, args, kwargs)
         )
         try:
-            return jitted.lower(
+            lowered = jitted.lower(
                 lifted.spec, None, [], lifted.flat.read_leaves(), [], lifted.other_leaves
             )
         except TypeError as error:
@@ -289,6 +298,7 @@ class JitWrapped:
             if clearer is None:
                 raise
             raise clearer from error
+        return Lowered(lowered, self, lifted.spec)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
