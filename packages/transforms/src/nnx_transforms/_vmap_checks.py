@@ -52,8 +52,14 @@ def result_names(out: Any) -> list[str]:
     return [f"result{jax.tree_util.keystr(keys)}" for keys, _ in keyed]
 
 
-def check_captured(f: Callable[..., Any], walked: Walked, inputs: Sequence[Any], out: Any) -> None:
-    """Refuse a result holding an object or Variable made outside this trace."""
+def check_captured(
+    f: Callable[..., Any], walked: Walked, inputs: Sequence[Any], out: Any, op: str = "nnx.vmap"
+) -> None:
+    """Refuse a result holding an object or Variable made outside this trace.
+
+    ``inputs``: the transform's copies of its argument objects (``Entered.nodes``).
+    Any transform can call it between ``walk_result`` and ``leave``.
+    """
     here = current_trace_ref()
     copies = {id(node) for node in inputs}
 
@@ -79,8 +85,8 @@ def check_captured(f: Callable[..., Any], walked: Walked, inputs: Sequence[Any],
     parameter = parameters[0] if parameters else "model"
     raise ValueError(
         message(
-            f"nnx.vmap: {name} returns an object it captured from the enclosing scope; a "
-            "mapped function can only return objects it received as arguments or created.",
+            f"{op}: {name} returns an object it captured from the enclosing scope; a "
+            "transformed function can only return objects it received as arguments or created.",
             problems,
             expected="each returned object to be an argument of the mapped function (with "
             "the same axis in in_axes and out_axes) or built inside it",
