@@ -148,9 +148,45 @@ def test_opt_state_has_the_optax_structure_with_variables_as_leaves() -> None:
     assert isinstance(adam_state, optax.ScaleByAdamState)
     assert isinstance(adam_state.mu["w"], OptState)
     assert adam_state.mu["w"].value.shape == (3, 2)
-    assert set(state(optimizer, OptState).flat_dict()) >= {("step",), ("opt_leaves", 0)}
-    with pytest.raises(AttributeError):
-        optimizer.opt_state = None  # type: ignore[misc]
+    assert adam_state.mu.w is adam_state.mu["w"]
+    paths = set(state(optimizer, OptState).flat_dict())
+    assert paths == {
+        ("step",),
+        ("opt_state", 0, "count"),
+        ("opt_state", 0, "mu", "w"),
+        ("opt_state", 0, "mu", "b"),
+        ("opt_state", 0, "nu", "w"),
+        ("opt_state", 0, "nu", "b"),
+    }  # flax's paths: opt_state[0].mu.w
+
+
+def test_optimizer_state_paths_match_flax_0_12() -> None:
+    model = Model(Rngs(0))
+    optimizer = Optimizer(model, optax.adam(1e-3))
+    pure = state(optimizer, OptState).to_pure_dict()
+    assert set(pure) == {"opt_state", "step"}
+    assert set(pure["opt_state"][0]) == {"count", "mu", "nu"}
+    before = optimizer.opt_state[0].mu["w"]
+    optimizer.update(model, _as_state(_grads(model)))
+    assert optimizer.opt_state[0].mu["w"] is before  # written in place, not replaced
+    assert not np.allclose(before.value, 0.0)
+
+
+def test_a_mask_built_from_a_state_of_variables_is_accepted_as_in_flax_0_10() -> None:
+    model = Model(Rngs(0))
+    mask = jax.tree.map(lambda x: x.ndim > 1, state(model, Param))  # a State of Params
+    optimizer = Optimizer(model, optax.masked(optax.sgd(0.5), mask))
+    w0 = model.w.value
+    updates = optimizer.update(model, _as_state(_grads(model)))
+    assert not np.allclose(model.w.value, w0)
+    assert isinstance(updates, State) and set(updates.flat_dict()) == {("w",), ("b",)}
+    dict_mask = {"w": True, "b": False}  # the dict spelling keeps working
+    other = Model(Rngs(0))
+    Optimizer(other, optax.masked(optax.sgd(0.5), dict_mask)).update(
+        other, _as_state(_grads(other))
+    )
+    np.testing.assert_allclose(other.w.value, model.w.value)
+    np.testing.assert_allclose(other.b.value, model.b.value)
 
 
 def test_value_reaches_reduce_on_plateau() -> None:
@@ -489,4 +525,4 @@ def test_model_and_optimizer_is_the_0_10_optimizer_shape():
     optimizer.update(_grads(model))
     optimizer.update(model, _grads(model))
     assert int(optimizer.step[...]) == 2
-    assert "model" in state(optimizer) and "opt_leaves" in state(optimizer)
+    assert "model" in state(optimizer) and "opt_state" in state(optimizer)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jax
@@ -176,7 +176,7 @@ def _items(value: Any) -> list[tuple[Any, Any]] | None:
         return list(vars(value).items())
     if isinstance(value, State):
         return list(value.raw_mapping.items())
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a dict, or an immutable mapping (an optimizer's)
         return list(value.items())
     if isinstance(value, list | tuple):
         return list(enumerate(value))
@@ -248,7 +248,7 @@ class _Renderer:
             return self._node(f"{type(value).__name__}(", ")", value, path, depth, _attr)
         if isinstance(value, State):
             return self._node("State({", "})", value, path, depth, _key, nested=True)
-        if isinstance(value, dict) and _holds_graph(value.values()):
+        if isinstance(value, Mapping) and _holds_graph(value.values()):
             return self._node("{", "}", value, path, depth, _key, counted=False)
         if isinstance(value, list | tuple) and _holds_graph(value):
             if isinstance(value, list):

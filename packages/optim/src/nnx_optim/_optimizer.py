@@ -2,19 +2,19 @@
 
 The Optimizer holds the model by reference, so a jitted step that receives both sees
 one model (the transforms split their arguments jointly and keep the sharing). The optax
-state is stored as a tuple of ``OptState`` Variables, one per optax leaf, plus the static
-tree structure. A flat tuple keeps the per-call cost of passing the optimizer through
-``nnx.jit`` to moving its leaves: nested dicts or States of Variables would be more graph
-nodes to walk and more containers for the fast path to snapshot on every call.
-``optimizer.opt_state`` rebuilds the optax structure around those Variables for users
-who want to read or change it (``inject_hyperparams``).
+state is stored as optax built it, with an ``OptState`` Variable at each leaf
+(``optimizer.opt_state[0].mu['kernel']`` for Adam, see ``_opt_state``), so
+``nnx.state(optimizer)`` has flax's paths.
 
 optax sees the parameters and gradients as nested dicts of arrays, the shape of
 ``nnx.state(model, wrt).to_pure_dict()``, so masks and labels for ``optax.masked`` and
 ``optax.multi_transform`` are written as plain dicts, and a line search's ``value_fn``
 receives something ``nnx.merge`` accepts. Where a level's keys mix ints and strings (a
 dict attribute ``{0: ..., 'head': ...}``), which jax cannot sort and so cannot flatten as
-a dict, that tree is handed over as a State instead.
+a dict, that tree is handed over as a State instead. A mask or labels built the flax 0.10
+way, ``jax.tree.map(f, nnx.state(model, nnx.Param))`` (a State of Variables), does not
+fit nested dicts; when ``tx.init`` refuses them, the parameters are handed over in that
+form instead (a State of Variables), for this Optimizer's whole life.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from nnx_graph import (
     update,
 )
 from nnx_graph import state as graph_state
+from nnx_optim._opt_state import store, variables
 from nnx_optim._stale_state import changed_parameters
 from nnx_variables import Param
 
@@ -103,24 +104,29 @@ class Optimizer(Object):
                 )
             )
         param_flat = params.flat_dict()
-        leaves, treedef = jax.tree_util.tree_flatten_with_path(tx.init(_arrays(param_flat)))
+        self.variables_form = False  # static: how optax sees the parameters (see above)
+        try:
+            init_state = tx.init(_arrays(param_flat))
+        except (TypeError, ValueError) as error:
+            try:
+                init_state = tx.init(_variables(param_flat))
+            except (TypeError, ValueError):
+                raise error from None
+            self.variables_form = True
+        self.opt_treedef: Any = jax.tree_util.tree_structure(init_state)  # static, hashable
         self.step = OptState(jnp.array(0, dtype=jnp.uint32))
         self.model = model
         self.tx = tx
         self.wrt = wrt
-        self.opt_treedef: Any = treedef  # a PyTreeDef: static and hashable
-        self.opt_leaves = tuple(
-            OptState(leaf, **_mirrored_sharding(path, leaf, param_flat)) for path, leaf in leaves
+        self.opt_state = store(
+            _strip_variables(init_state),
+            lambda path, leaf: OptState(leaf, **_mirrored_sharding(path, leaf, param_flat)),
         )
 
     @property
-    def opt_state(self) -> Any:
-        """The optax state, with the OptState Variables that hold it as its leaves.
-
-        Writing a leaf's ``.value`` changes the optimizer (``inject_hyperparams``);
-        the structure itself is fixed by ``tx`` and cannot be replaced.
-        """
-        return jax.tree_util.tree_unflatten(self.opt_treedef, list(self.opt_leaves))
+    def opt_leaves(self) -> tuple[OptState, ...]:
+        """The OptState Variables of ``opt_state``, in optax's leaf order."""
+        return tuple(variables(self.opt_state))  # type: ignore[arg-type]
 
     def update(self, *args: Any, **kwargs: Any) -> Any:
         """Apply one optax step to the model in place, increment ``step``, return the updates.
@@ -149,12 +155,17 @@ class Optimizer(Object):
         model, grads = self._parse_arguments(args, kwargs)
         param_flat = graph_state(model, self.wrt).flat_dict()
         grad_flat = self._check_grads(param_flat, grads)
-        params = _arrays(param_flat)
         # Built in the parameters' path order, so both trees have one structure even
         # where a State falls back to insertion order (mixed int and str keys).
-        grad_arrays = _tree({path: grad_flat[path] for path in param_flat})
+        if self.variables_form:
+            params = _variables(param_flat)
+            grad_arrays = _variables({p: v.replace(grad_flat[p]) for p, v in param_flat.items()})
+        else:
+            params = _arrays(param_flat)
+            grad_arrays = _tree({path: grad_flat[path] for path in param_flat})
+        opt_variables = self.opt_leaves
         opt_state = jax.tree_util.tree_unflatten(
-            self.opt_treedef, [leaf.value for leaf in self.opt_leaves]
+            self.opt_treedef, [leaf.value for leaf in opt_variables]
         )
         extra = jax.tree_util.tree_map(_pure, kwargs, is_leaf=_is_state_or_variable)
         try:
@@ -164,16 +175,19 @@ class Optimizer(Object):
         except (TypeError, ValueError) as error:
             self._check_state_fits(params, param_flat, error)
             raise
-        new_flat = (
-            State.wrap(new_params).flat_dict()
-            if type(new_params) is dict
-            else (new_params.flat_dict())
-        )
+        new_flat = {
+            path: _value(leaf)
+            for path, leaf in (
+                State.wrap(new_params) if type(new_params) is dict else new_params
+            )
+            .flat_dict()
+            .items()
+        }
         # A stale state can also broadcast against the parameters without failing, and
         # would then change their shapes; comparing shapes is cheap (trace time under jit).
         if any(
             jnp.shape(new) != jnp.shape(old.value)
-            for new, old in zip(new_leaves, self.opt_leaves, strict=True)
+            for new, old in zip(new_leaves, opt_variables, strict=True)
         ) or any(jnp.shape(new_flat[p]) != jnp.shape(v.value) for p, v in param_flat.items()):
             self._check_state_fits(params, param_flat, None)
         update(
@@ -182,9 +196,11 @@ class Optimizer(Object):
                 {path: v.replace(new_flat[path]) for path, v in param_flat.items()}
             ),
         )
-        for variable, value in zip(self.opt_leaves, new_leaves, strict=True):
+        for variable, value in zip(opt_variables, new_leaves, strict=True):
             variable.value = value
         self.step.value = self.step.value + 1
+        if self.variables_form:
+            updates = _strip_variables(updates)
         return State.wrap(updates) if type(updates) is dict else updates
 
     def _check_state_fits(
@@ -336,6 +352,20 @@ def _filter_code(wrt: Filter) -> str:
     if isinstance(wrt, tuple):
         return "(" + ", ".join(map(_filter_code, wrt)) + ")"
     return repr(wrt)
+
+
+def _variables(flat: dict[Path, Any]) -> State:
+    """The parameters as a State of Variable copies (the form flax 0.10 handed optax)."""
+    return State.from_flat_path({path: leaf.replace() for path, leaf in flat.items()})
+
+
+def _strip_variables(tree: Any) -> Any:
+    """``tree`` with every Variable node replaced by its value (same leaf order)."""
+    return jax.tree_util.tree_map(
+        lambda x: x.get_raw_value() if isinstance(x, Variable) else x,
+        tree,
+        is_leaf=lambda x: isinstance(x, Variable),
+    )
 
 
 def _arrays(flat: dict[Path, Any]) -> Any:
