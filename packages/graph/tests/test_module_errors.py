@@ -5,6 +5,7 @@ import inspect
 
 import pytest
 
+import nnx_graph as ng
 from nnx_graph import LayerInputError, Module, Object
 
 
@@ -164,3 +165,16 @@ def test_success_path_returns_the_value_and_keeps_the_signature():
 
 def test_is_a_value_error():
     assert issubclass(LayerInputError, ValueError)
+
+
+def test_sow_and_set_attributes_raise_value_errors_as_flax_does():
+    class Block(ng.Module):
+        def __init__(self):
+            self.h = 1
+
+    with pytest.raises(ValueError, match=r"found attribute 'h' holding a int") as info:
+        Block().sow(ng.Variable, "h", 1)
+    assert isinstance(info.value, TypeError)  # the type it had here before
+    with pytest.raises(ValueError, match=r"'unknown'") as missing:
+        Block().set_attributes(unknown=True)
+    assert isinstance(missing.value, AttributeError)

@@ -504,3 +504,16 @@ def test_value_hooks_given_as_metadata_take_the_variable_and_the_value():
     v.add_axis(0, "batch")
     v.remove_axis(0, "batch")
     assert seen == [("add", 0, "batch"), ("remove", 0, "batch")]
+
+
+def test_writing_a_captured_variable_under_plain_jax_jit_suggests_an_nnx_transform():
+    count = ng.Variable(jnp.array(0))
+
+    @jax.jit
+    def step(x):
+        count.value = count.value + 1
+        return x
+
+    with pytest.raises(ng.TraceContextError, match=r"(?s)nnx.jit\(step\)\(model, x\).*jax.jit"):
+        step(1.0)
+    assert int(count.value) == 0

@@ -17,12 +17,14 @@ from nnx_graph._cache import check_fast_path as check_fast_path
 from nnx_graph._cache import checking_fast_path as checking_fast_path
 from nnx_graph._containers import Dict as Dict
 from nnx_graph._containers import List as List
+from nnx_graph._errors import AttributeNotFoundError as AttributeNotFoundError
 from nnx_graph._errors import EscapedTraceError as EscapedTraceError
 from nnx_graph._errors import FilterError as FilterError
 from nnx_graph._errors import FilterWarning as FilterWarning
 from nnx_graph._errors import GraphError as GraphError
 from nnx_graph._errors import HijaxNotSupportedError as HijaxNotSupportedError
 from nnx_graph._errors import LayerInputError as LayerInputError
+from nnx_graph._errors import SowError as SowError
 from nnx_graph._errors import StaleCacheError as StaleCacheError
 from nnx_graph._errors import StateMismatchError as StateMismatchError
 from nnx_graph._errors import StaticAttributeError as StaticAttributeError

@@ -40,6 +40,20 @@ class StaticAttributeError(GraphError, TypeError):
     """A static (non-array, non-Variable) attribute cannot go into a GraphDef."""
 
 
+class SowError(GraphError, TypeError):
+    """``Module.sow`` found an attribute of another kind under the name it writes.
+
+    A ValueError, as flax raises, and a TypeError, as it was here before.
+    """
+
+
+class AttributeNotFoundError(GraphError, AttributeError):
+    """``set_attributes`` found no module with an attribute it was asked to set.
+
+    A ValueError, as flax raises, and an AttributeError, as it was here before.
+    """
+
+
 class TraceContextError(GraphError):
     """An object was mutated inside a JAX transform it was not passed through.
 

@@ -25,8 +25,10 @@ from typing import Any, TypeVar
 
 from nnx_graph import _tracking
 from nnx_graph._errors import (
+    AttributeNotFoundError,
     EscapedTraceError,
     LayerInputError,
+    SowError,
     TraceContextError,
     describe,
     message,
@@ -276,7 +278,7 @@ class Module(Object):
             setattr(self, name, variable_type(reduce_fn(init_fn(), value)))
             return
         if not isinstance(current, variable_type):
-            raise TypeError(
+            raise SowError(
                 message(
                     f"{type(self).__name__}.sow({variable_type.__name__}, {name!r}, ...) "
                     f"found attribute {name!r} holding a {type(current).__name__}.",
@@ -323,7 +325,7 @@ class Module(Object):
         missing = sorted(set(attributes) - found)
         if missing and raise_if_not_found:
             kinds = sorted({type(m).__name__ for _, m in targets})
-            raise AttributeError(
+            raise AttributeNotFoundError(
                 message(
                     f"{type(self).__name__}.set_attributes found no module with "
                     f"attribute(s) {', '.join(map(repr, missing))}.",

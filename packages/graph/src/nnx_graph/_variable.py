@@ -200,7 +200,9 @@ class Variable(Generic[A]):
                         "(a closure or a global) instead of being an argument"
                     ],
                     expected="objects mutated inside nnx.jit, nnx.grad, ... to be arguments",
-                    fix="pass the module in: `step(model, x)` with `def step(model, x): ...`",
+                    fix="pass the module in, through an nnx transform: `nnx.jit(step)(model, "
+                    "x)` with `def step(model, x): ...` (a plain jax.jit or jax.grad treats a "
+                    "module as a pytree: changes made inside stay inside)",
                 ),
                 target=self,
             )

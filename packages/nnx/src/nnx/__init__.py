@@ -16,6 +16,8 @@ from nnx_graph import List as List
 from nnx_graph import Any as Any
 from nnx_graph import EscapedTraceError as EscapedTraceError
 from nnx_graph import StaleCacheError as StaleCacheError
+from nnx_graph import SowError as SowError
+from nnx_graph import AttributeNotFoundError as AttributeNotFoundError
 from nnx_graph import check_fast_path as check_fast_path
 from nnx_graph import Everything as Everything
 from nnx_graph import Filter as Filter
