@@ -192,10 +192,12 @@ def test_several_modules_in_a_container_keep_cross_sharing():
 
 
 def test_split_of_a_bare_variable_root_explains_the_fix():
+    # split of a bare Variable works as in flax 0.12 (test_bare_variable); state has no
+    # paths to key a State by.
     with pytest.raises(
-        TypeError, match=r"(?s)nnx.split needs a graph root.*in a Param.*nnx.split\(\[variable\]\)"
+        TypeError, match=r"(?s)nnx.state needs a graph root.*in a Param.*nnx.state\(\[variable\]\)"
     ):
-        ng.split(Param(jnp.ones(1)))
+        ng.state(Param(jnp.ones(1)))
     with pytest.raises(TypeError, match=r"(?s)nnx.state needs a graph root.*Array"):
         ng.state(jnp.ones(1))
     graphdef, state = ng.split([Param(jnp.ones(1))])
