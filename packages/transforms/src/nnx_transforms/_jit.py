@@ -21,13 +21,16 @@ from nnx_transforms._jit_lower import Lowered
 from nnx_transforms._jit_shardings import check_in_shardings, constrain_outputs, leaf_shardings
 from nnx_transforms._jit_untraceable import untraceable_error
 from nnx_transforms._protocol import (
+    Entered,
     InputSpec,
     Lifted,
+    Walked,
     apply,
     argument_owners,
     call_pure,
     check_writable,
 )
+from nnx_transforms._vmap_checks import check_captured
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -171,8 +174,17 @@ class JitWrapped:
                 layout.n_other, layout.donated_other, donated_other, kept_other
             )
         return call_pure(
-            self.fun, spec, graph_leaves, other_leaves, changed_only=self._changed_only
+            self.fun,
+            spec,
+            graph_leaves,
+            other_leaves,
+            changed_only=self._changed_only,
+            check=self._check_result,
         )
+
+    def _check_result(self, entered: Entered, walked: Walked, out: Any) -> None:
+        # Flax refuses a captured object under jit: its copy would be frozen at trace time.
+        check_captured(self.fun, walked, list(entered.nodes.values()), out, op="nnx.jit")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         args, kwargs, statics = self._take_statics(args, kwargs)

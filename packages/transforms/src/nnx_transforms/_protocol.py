@@ -352,7 +352,7 @@ def leave(
             dynamic.append(leaf)
         else:
             statics.append((i, leaf))
-    mark_escaped([*entered.nodes.values(), *flat.nodes])
+    mark_escaped([*entered.nodes.values(), *_built_here(flat.nodes)])
     spec = OutputSpec(
         changed=changed,
         graphdef=flat.graphdef,
@@ -365,6 +365,17 @@ def leave(
         out_treedef=out_treedef,
     )
     return spec, in_leaves, flat.leaves[n_input_leaves:], dynamic
+
+
+def _built_here(nodes: Sequence[Any]) -> list[Any]:
+    """The nodes not captured from outside this trace: only those may be poisoned.
+
+    A returned object the function captured (``lambda x: model``) belongs to the caller;
+    poisoning it would break the caller's model. The transform refuses it or hands back
+    a copy (see ``check_captured``).
+    """
+    here = current_trace_ref()
+    return [n for n in nodes if (ref := node_trace_ref(n)) is None or ref is here]
 
 
 def _root_sizes(ends: Sequence[int]) -> tuple[int, ...]:
@@ -500,8 +511,13 @@ def call_pure(
     other_leaves: Sequence[Any],
     *,
     changed_only: bool = True,
+    check: Callable[[Entered, Walked, Any], None] | None = None,
 ) -> tuple[OutputSpec, list[Any], list[Any], list[Any]]:
-    """Run ``fun`` on fresh copies built from leaves; the pure function JAX transforms."""
+    """Run ``fun`` on fresh copies built from leaves; the pure function JAX transforms.
+
+    ``check(entered, walked, out)``: a transform's own refusals of the result, run
+    before anything is poisoned.
+    """
     entered = enter(spec, graph_leaves, other_leaves)
     args, kwargs = entered.args, entered.kwargs
     for key, value in spec.statics:  # positions ascending, then names
@@ -516,7 +532,11 @@ def call_pure(
         if clearer is None:
             raise
         raise clearer from error
-    return leave(entered, out, graph_leaves, changed_only=changed_only)
+    walked = None
+    if check is not None:
+        walked = walk_result(entered, out)
+        check(entered, walked, out)
+    return leave(entered, out, graph_leaves, changed_only=changed_only, walked=walked)
 
 
 def output_tree(spec: OutputSpec, new_leaves: Sequence[Any], dynamic: Sequence[Any]) -> Any:

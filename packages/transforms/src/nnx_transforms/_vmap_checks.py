@@ -83,15 +83,22 @@ def check_captured(
                 parameters.append(where[1])
     name = function_name(f)
     parameter = parameters[0] if parameters else "model"
+    mapped = op == "nnx.vmap"
     raise ValueError(
         message(
             f"{op}: {name} returns an object it captured from the enclosing scope; a "
             "transformed function can only return objects it received as arguments or created.",
             problems,
             expected="each returned object to be an argument of the mapped function (with "
-            "the same axis in in_axes and out_axes) or built inside it",
-            fix=f"add `{parameter}` to {name}'s parameters and pass it in, with in_axes None "
-            "for it (and out_axes None where it is returned)",
+            "the same axis in in_axes and out_axes) or built inside it"
+            if mapped
+            else "each returned object to be an argument of the function or built inside it",
+            fix=f"add `{parameter}` to {name}'s parameters and pass it in"
+            + (
+                ", with in_axes None for it (and out_axes None where it is returned)"
+                if mapped
+                else ""
+            ),
         )
     )
 
