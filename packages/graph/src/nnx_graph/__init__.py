@@ -60,6 +60,10 @@ from nnx_graph._functional import split as split
 from nnx_graph._functional import state as state
 from nnx_graph._functional import update as update
 from nnx_graph._graphdef import GraphDef as GraphDef
+from nnx_graph._marks import data as data
+from nnx_graph._marks import dataclass as dataclass
+from nnx_graph._marks import register_data_type as register_data_type
+from nnx_graph._marks import static as static
 from nnx_graph._object import Module as Module
 from nnx_graph._object import Object as Object
 from nnx_graph._paths import Path as Path
@@ -78,3 +82,4 @@ from nnx_graph._variable import Variable as Variable
 from nnx_graph._variable import VariableState as VariableState
 
 Any = Any_  # the public name; Any_ avoids shadowing typing.Any inside the package
+Pytree = Object  # flax 0.12's name for the base of every graph node

@@ -24,6 +24,7 @@ from nnx_graph import _tracking
 from nnx_graph._errors import StaticAttributeError, describe, message
 from nnx_graph._flatgraph import ARRAY_TYPES, FlatGraph, marked
 from nnx_graph._graphdef import Edge, GraphDef
+from nnx_graph._marks import DATA_TYPES
 from nnx_graph._object import Object, init_object
 from nnx_graph._paths import Path, format_path
 from nnx_graph._static import FUNCTION_TYPES, ByEquality, ByValue
@@ -136,10 +137,13 @@ def flatten(
                 _set_object_watched(x, True)
             attrs = x.__dict__
             edges = []
+            marks = type(x)._nnx_marks
             for k in sorted_keys(attrs):
                 value = attrs[k]
                 value_kind = type(value)
-                if value_kind in _STATIC_TYPES:  # most attributes: no call, no path
+                if marks is not None and k in marks:  # nnx.data / nnx.static
+                    edges.append((k, visit_marked(value, marks[k], (*path, k), x, k)))
+                elif value_kind in _STATIC_TYPES:  # most attributes: no call, no path
                     edges.append((k, ("static", value, value_kind)))
                 else:
                     edges.append((k, visit(value, (*path, k), x, k)))
@@ -147,7 +151,7 @@ def flatten(
         kind = type(x)
         if kind in _STATIC_TYPES or isinstance(x, _PLAIN_STATIC):
             return ("static", x, kind)
-        if isinstance(x, ARRAY_TYPES):
+        if isinstance(x, ARRAY_TYPES) or (DATA_TYPES and kind in DATA_TYPES):
             leaves.append(x)
             paths.append(path)
             slots.append((holder, key))
@@ -219,6 +223,17 @@ def flatten(
             name = _key_name(k)
             edges.append((name, visit(child, (*path, name), x, name if by_key else i)))
         return ("pytree", treedef, tuple(edges))
+
+    def visit_marked(x: Any, is_data: bool, path: Path, holder: Any, key: Any) -> Edge:
+        if not is_data:
+            return visit_static(x, path)
+        if isinstance(x, (Variable, Object, list, dict, tuple, *ARRAY_TYPES)):
+            return visit(x, path, holder, key)
+        leaves.append(x)  # a scalar or other value marked as data: a bare leaf
+        paths.append(path)
+        slots.append((holder, key))
+        flat.only_variables = False
+        return ("array",)
 
     def visit_static(x: Any, path: Path) -> Edge:
         try:

@@ -21,7 +21,7 @@ import functools
 import inspect
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from nnx_graph import _tracking
 from nnx_graph._errors import (
@@ -33,6 +33,7 @@ from nnx_graph._errors import (
     describe,
     message,
 )
+from nnx_graph._marks import unwrap as unwrap_mark
 from nnx_graph._paths import Path
 from nnx_graph._variable import Variable
 
@@ -64,6 +65,7 @@ class Object:
         "_nnx_watched",
     )
     _nnx_calls: dict[Any, Any] | None
+    _nnx_marks: ClassVar[dict[str, bool] | None] = None  # nnx.data / nnx.static, by name
     _nnx_escaped: bool
     _nnx_trace: Any
     _nnx_watched: bool
@@ -79,6 +81,7 @@ class Object:
             hook(cls)
 
     def __setattr__(self, name: str, value: Any) -> None:
+        value = unwrap_mark(self, name, value)  # ``nnx.data(x)`` / ``nnx.static(x)``
         current = self.__dict__.get(name)
         if current is value and isinstance(value, Variable):
             return  # ``self.count += 1``: the Variable updated itself in place

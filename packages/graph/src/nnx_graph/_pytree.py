@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from nnx_graph._marks import DATA_TYPES
 from nnx_graph._object import SUBCLASS_HOOKS, Module, Object, init_object
 from nnx_graph._variable import Variable
 
@@ -30,12 +31,15 @@ def _is_node(x: Any) -> bool:
 
 
 def holds_state(value: Any) -> bool:
-    """Whether an attribute value is (or contains) a Variable, an Object or an array."""
-    if isinstance(value, _NODES):
+    """Whether an attribute value is (or holds) a Variable, Object, array or data type."""
+    if isinstance(value, _NODES) or type(value) in DATA_TYPES:
         return True
     if isinstance(value, str | bytes | int | float | complex | type) or value is None:
         return False
-    return any(isinstance(leaf, _NODES) for leaf in jax.tree.leaves(value, is_leaf=_is_node))
+    return any(
+        isinstance(leaf, _NODES) or type(leaf) in DATA_TYPES
+        for leaf in jax.tree.leaves(value, is_leaf=_is_node)
+    )
 
 
 def _flatten_with_keys(obj: Object) -> tuple[list[tuple[Any, Any]], tuple[Any, ...]]:
@@ -45,9 +49,10 @@ def _flatten_with_keys(obj: Object) -> tuple[list[tuple[Any, Any]], tuple[Any, .
         names_in_order = sorted(attributes)
     except TypeError:
         names_in_order = sorted(attributes, key=str)
+    marks = type(obj)._nnx_marks or {}
     for name in names_in_order:
         value = attributes[name]
-        if holds_state(value):
+        if marks.get(name, holds_state(value)):  # nnx.data / nnx.static, else by content
             children.append((_key(name), value))
         else:
             statics.append((name, value))

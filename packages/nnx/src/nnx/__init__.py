@@ -35,6 +35,11 @@ from nnx_graph import Module as Module
 from nnx_graph import Not as Not
 from nnx_graph import Nothing as Nothing
 from nnx_graph import Object as Object
+from nnx_graph import Pytree as Pytree
+from nnx_graph import data as data
+from nnx_graph import dataclass as dataclass
+from nnx_graph import register_data_type as register_data_type
+from nnx_graph import static as static
 from nnx_graph import OfType as OfType
 from nnx_graph import PathContains as PathContains
 from nnx_graph import State as State
