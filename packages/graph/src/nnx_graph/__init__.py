@@ -80,6 +80,11 @@ from nnx_graph._tracking import current_trace_ref as current_trace_ref
 from nnx_graph._tracking import structure_epoch as structure_epoch
 from nnx_graph._variable import Variable as Variable
 from nnx_graph._variable import VariableState as VariableState
+from nnx_graph._views import find_duplicates as find_duplicates
+from nnx_graph._views import iter_modules as iter_modules
+from nnx_graph._views import view as view
+from nnx_graph._views import view_info as view_info
+from nnx_graph._views import with_attributes as with_attributes
 
 Any = Any_  # the public name; Any_ avoids shadowing typing.Any inside the package
 Pytree = Object  # flax 0.12's name for the base of every graph node

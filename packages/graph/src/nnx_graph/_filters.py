@@ -75,22 +75,36 @@ class WithTag:
 
 
 class PathContains:
-    """Matches values whose path contains ``key`` (an attribute name, dict key or index)."""
+    """Matches values whose path contains ``key`` (an attribute name, dict key or index).
 
-    def __init__(self, key: Any) -> None:
+    With ``exact=False``, a path entry need only contain ``key`` as a substring
+    (``PathContains('ker', exact=False)`` matches ``kernel``).
+
+    >>> PathContains('w')(('layer', 'w'), None), PathContains('lay', exact=False)(('layer',), None)
+    (True, True)
+    """
+
+    def __init__(self, key: Any, exact: bool = True) -> None:
         self.key = key
+        self.exact = exact
 
     def __call__(self, path: Path, value: Any) -> bool:
-        return self.key in path
+        if self.exact:
+            return self.key in path
+        text = str(self.key)
+        return any(text in str(part) for part in path)
 
     def __repr__(self) -> str:
-        return f"PathContains({self.key!r})"
+        exact = "" if self.exact else ", exact=False"
+        return f"PathContains({self.key!r}{exact})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, PathContains) and other.key == self.key
+        return (
+            isinstance(other, PathContains) and other.key == self.key and other.exact == self.exact
+        )
 
     def __hash__(self) -> int:
-        return hash((PathContains, self.key))
+        return hash((PathContains, self.key, self.exact))
 
 
 class _Combinator:

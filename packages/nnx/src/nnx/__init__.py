@@ -58,6 +58,11 @@ from nnx_graph import set_metadata as set_metadata
 from nnx_graph import split as split
 from nnx_graph import state as state
 from nnx_graph import update as update
+from nnx_graph import find_duplicates as find_duplicates
+from nnx_graph import iter_modules as iter_modules
+from nnx_graph import view as view
+from nnx_graph import view_info as view_info
+from nnx_graph import with_attributes as with_attributes
 
 # -- nnx-variables: variable kinds and RNG streams -------------------------------------
 from nnx_variables import BatchStat as BatchStat

@@ -1,0 +1,87 @@
+"""Views and graph helpers of flax 0.12: view, with_attributes, view_info, iter_modules,
+find_duplicates, PathContains(exact=)."""
+
+import jax.numpy as jnp
+import pytest
+
+import nnx_graph as ng
+
+
+class Drop(ng.Module):
+    def __init__(self):
+        self.deterministic = False
+        self.w = ng.Variable(jnp.ones(2))
+
+
+class Norm(ng.Module):
+    def __init__(self):
+        self.use_running_average = False
+        self.mean = ng.Variable(jnp.zeros(2))
+
+
+class Block(ng.Module):
+    def __init__(self):
+        self.drop = Drop()
+        self.norm = Norm()
+
+
+class Model(ng.Module):
+    def __init__(self):
+        self.b = Block()
+        self.a = Block()
+        self.tied = self.a.drop
+
+
+def test_a_view_shares_variables_and_leaves_the_original_mode_alone():
+    model = Model()
+    evaluated = ng.view(model, deterministic=True, use_running_average=True)
+    assert evaluated is not model and evaluated.a is not model.a
+    assert evaluated.a.drop.deterministic and evaluated.b.norm.use_running_average
+    assert not model.a.drop.deterministic and not model.b.norm.use_running_average
+    assert evaluated.a.drop.w is model.a.drop.w  # training one trains the other
+    assert evaluated.tied is evaluated.a.drop  # sharing kept inside the view
+
+
+def test_with_attributes_restricts_by_filter_and_refuses_unknown_names():
+    model = Model()
+    only_a = ng.with_attributes(model, only=ng.PathContains("a"), deterministic=True)
+    assert only_a.a.drop.deterministic and not only_a.b.drop.deterministic
+    with pytest.raises(AttributeError, match=r"'deterministc'"):
+        ng.view(model, deterministc=True)
+    same = ng.view(model, raise_if_not_found=False, deterministc=True)
+    assert not same.a.drop.deterministic
+
+
+def test_view_info_lists_the_mode_attributes_by_kind():
+    text = ng.view_info(Model())
+    assert text == (
+        "Drop:\n  deterministic: bool = False\nNorm:\n  use_running_average: bool = False"
+    )
+
+
+def test_iter_modules_yields_children_before_parents_once_each_as_flax_0_12():
+    paths = [path for path, _ in ng.iter_modules(Model())]
+    assert paths == [
+        ("a", "drop"),
+        ("a", "norm"),
+        ("a",),
+        ("b", "drop"),
+        ("b", "norm"),
+        ("b",),
+        (),
+    ]
+
+
+def test_find_duplicates_groups_the_paths_of_shared_nodes():
+    model = Model()
+    assert ng.find_duplicates(model) == [[("a", "drop"), ("tied",)]]
+    assert ng.find_duplicates(Block()) == []
+    assert ng.find_duplicates(model, only=Norm) == []
+
+
+def test_path_contains_matches_substrings_when_not_exact():
+    model = Model()
+    assert ng.state(model, ng.PathContains("dro")).flat_dict() == {}
+    inexact = ng.state(model, ng.PathContains("dro", exact=False)).flat_dict()
+    assert set(inexact) == {("a", "drop", "w"), ("b", "drop", "w")}
+    assert ng.PathContains("x", exact=False) != ng.PathContains("x")
