@@ -117,6 +117,10 @@ def test_hash_is_identity_even_though_eq_compares_values():
     a, b = Param(jnp.array(1)), Param(jnp.array(1))
     assert hash(a) != hash(b)
     assert len({a, b}) == 2
+    c, d = Param(jnp.ones(2)), Param(jnp.ones(2))
+    assert d in [d] and any(v is d for v in [c, d])
+    with pytest.raises(ValueError, match="truth value"):
+        _ = d in [c, d]  # c == d is elementwise, as in flax 0.12 (docs/migrating.md)
 
 
 def test_jax_array_protocol_with_jax_conversions():
