@@ -60,6 +60,8 @@ from nnx_graph._functional import split as split
 from nnx_graph._functional import state as state
 from nnx_graph._functional import update as update
 from nnx_graph._graphdef import GraphDef as GraphDef
+from nnx_graph._maps import map as map
+from nnx_graph._maps import recursive_map as recursive_map
 from nnx_graph._marks import data as data
 from nnx_graph._marks import dataclass as dataclass
 from nnx_graph._marks import register_data_type as register_data_type

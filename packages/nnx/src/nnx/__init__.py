@@ -59,6 +59,8 @@ from nnx_graph import split as split
 from nnx_graph import state as state
 from nnx_graph import update as update
 from nnx_graph import find_duplicates as find_duplicates
+from nnx_graph import map as map
+from nnx_graph import recursive_map as recursive_map
 from nnx_graph import iter_modules as iter_modules
 from nnx_graph import view as view
 from nnx_graph import view_info as view_info
