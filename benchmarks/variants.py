@@ -27,6 +27,8 @@ TRAIN: dict[str, tuple[str, str]] = {
     "flax nnx.jit": ("workloads_flax", "train"),
     "flax cached_partial": ("workloads_flax", "train_cached"),
     "flax split/merge+jax.jit": ("workloads_flax", "train_functional"),
+    "jax.jit on the module (ours)": ("workloads_nnx", "train_pytree"),
+    "flax jax.jit on the module": ("workloads_flax", "train_pytree"),
     "equinox filter_jit": ("workloads_equinox", "train"),
 }
 EMPTY: dict[str, tuple[str, str]] = {

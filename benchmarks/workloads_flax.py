@@ -56,6 +56,25 @@ def train(depth: int) -> Case:
     )
 
 
+def train_pytree(depth: int) -> Case:
+    """Plain ``jax.jit`` on the model and optimizer as pytrees (flax 0.12's tree mode)."""
+    model, optimizer = build(depth)
+    x, y = batch()
+
+    @jax.jit
+    def train_step(model: Any, optimizer: Any, x: jax.Array, y: jax.Array) -> Any:
+        loss = loss_and_update(model, optimizer, x, y)
+        return loss, model, optimizer
+
+    held = [model, optimizer]
+
+    def step() -> jax.Array:
+        loss, held[0], held[1] = train_step(held[0], held[1], x, y)
+        return loss
+
+    return Case(step, lambda: nnx.state(held[0]))
+
+
 def train_cached(depth: int) -> Case:
     model, optimizer = build(depth)
     x, y = batch()

@@ -49,6 +49,32 @@ def train(depth: int) -> Case:
     )
 
 
+def train_pytree(depth: int) -> Case:
+    """The step under plain ``jax.jit``, the model a pytree (flax 0.12's tree mode).
+
+    Changes made inside ``jax.jit`` stay inside, so the step returns the optimizer (which
+    holds the model) and the caller keeps the new one: every call flattens and rebuilds
+    the whole graph, the cost ``nnx.jit``'s cached walk avoids.
+    """
+    _, optimizer = build(depth)
+    x, y = batch()
+
+    @jax.jit
+    def train_step(optimizer: Any, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Any]:
+        model = optimizer.model
+        loss, grads = nnx.value_and_grad(lambda m: mse(m(x), y))(model)
+        optimizer.update(model, grads)
+        return loss, optimizer
+
+    held = [optimizer]
+
+    def step() -> jax.Array:
+        loss, held[0] = train_step(held[0], x, y)
+        return loss
+
+    return Case(step, lambda: nnx.state(held[0]))
+
+
 def empty(depth: int) -> Case:
     model, optimizer = build(depth)
 
