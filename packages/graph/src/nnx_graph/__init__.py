@@ -15,6 +15,9 @@ from nnx_graph import _pytree as _pytree  # registers Objects as jax pytrees
 from nnx_graph._cache import GraphCache as GraphCache
 from nnx_graph._cache import check_fast_path as check_fast_path
 from nnx_graph._cache import checking_fast_path as checking_fast_path
+from nnx_graph._calls import CallableProxy as CallableProxy
+from nnx_graph._calls import PureState as PureState
+from nnx_graph._calls import call as call
 from nnx_graph._containers import Dict as Dict
 from nnx_graph._containers import List as List
 from nnx_graph._errors import AttributeNotFoundError as AttributeNotFoundError

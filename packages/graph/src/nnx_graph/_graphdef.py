@@ -29,17 +29,20 @@ closures (a fresh ``optax.adam(1e-3)`` per model) give equal GraphDefs.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import jax
 
 from nnx_graph._paths import Path
 
 Edge = tuple[Any, ...]
+Node = TypeVar("Node")
 
 
-class GraphDef:
+class GraphDef(Generic[Node]):
     """The structure of one or more object graphs, without their values.
+
+    ``GraphDef[Model]`` annotates the GraphDef of a ``Model`` (as in flax).
 
     >>> import jax, jax.numpy as jnp
     >>> from nnx_graph import Module, Variable, split
@@ -86,6 +89,25 @@ class GraphDef:
         """Every Object and Variable type in the graph, in traversal order."""
         for edge in self.edges:
             yield from _types(edge)
+
+    def apply(self, state: Any, *states: Any) -> Any:
+        """``nnx.call((graphdef, state))``: call methods of the merged object functionally.
+
+        >>> import jax.numpy as jnp
+        >>> from nnx_graph import Module, Variable, split
+        >>> class Double(Module):
+        ...     def __init__(self):
+        ...         self.w = Variable(jnp.array(2.0))
+        ...     def __call__(self, x):
+        ...         return x * self.w.value
+        >>> graphdef, state = split(Double())
+        >>> out, (graphdef, state) = graphdef.apply(state)(3.0)
+        >>> float(out)
+        6.0
+        """
+        from nnx_graph._calls import call  # the call needs merge/split, built on GraphDef
+
+        return call((self, state, *states))
 
     def __repr__(self) -> str:
         from nnx_graph._repr import graphdef_repr

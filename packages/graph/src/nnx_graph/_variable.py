@@ -291,6 +291,15 @@ class Variable(Generic[A]):
 
     # -- conversion --------------------------------------------------------------------
 
+    @classmethod
+    def state(cls, value: Any, **metadata: Any) -> Variable[Any]:
+        """A State leaf of this kind (0.10's ``Param.state(1)``; a Variable now).
+
+        >>> Variable.state(1.0, tag='w').get_metadata()
+        {'tag': 'w'}
+        """
+        return cls(value, **metadata)
+
     @property
     def type(self) -> type[Variable[A]]:
         """This Variable's kind (the 0.10 ``VariableState.type``)."""

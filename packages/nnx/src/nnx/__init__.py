@@ -6,7 +6,7 @@ the workspace, which can also be installed and imported on its own. Packages mos
 never call (``nnx.metrics``) are imported on first use, so ``import nnx`` stays cheap.
 """
 
-from typing import TYPE_CHECKING, Any as _Any
+from typing import TYPE_CHECKING, Any as _Any, TypeVar as _TypeVar
 import importlib as _importlib
 
 # -- nnx-graph: objects, variables, state and the functional API --------------------------
@@ -58,6 +58,9 @@ from nnx_graph import set_metadata as set_metadata
 from nnx_graph import split as split
 from nnx_graph import state as state
 from nnx_graph import update as update
+from nnx_graph import CallableProxy as CallableProxy
+from nnx_graph import PureState as PureState
+from nnx_graph import call as call
 from nnx_graph import find_duplicates as find_duplicates
 from nnx_graph import map as map
 from nnx_graph import recursive_map as recursive_map
@@ -174,6 +177,9 @@ from nnx_optim import Optimizer as Optimizer
 
 # -- nnx-display: display() -------------------------------------------------------------
 from nnx_display import display as display
+
+A = _TypeVar("A")  # the TypeVars flax's annotations import (``def f(m: nnx.M) -> nnx.M``)
+M = _TypeVar("M")
 
 # -- nnx-metrics, imported on first use: nnx.metrics, nnx.Metric, nnx.MultiMetric -------
 if TYPE_CHECKING:
