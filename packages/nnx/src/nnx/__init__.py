@@ -55,6 +55,8 @@ from nnx_graph import iter_graph as iter_graph
 from nnx_graph import merge as merge
 from nnx_graph import pop as pop
 from nnx_graph import set_metadata as set_metadata
+from nnx_graph import set_graph_mode as set_graph_mode
+from nnx_graph import set_graph_updates as set_graph_updates
 from nnx_graph import split as split
 from nnx_graph import state as state
 from nnx_graph import update as update
@@ -99,6 +101,10 @@ from nnx_transforms import eval_shape as eval_shape
 from nnx_transforms import fori_loop as fori_loop
 from nnx_transforms import grad as grad
 from nnx_transforms import jit as jit
+from nnx_transforms import jit_partial as jit_partial
+from nnx_transforms import jvp as jvp
+from nnx_transforms import make_jaxpr as make_jaxpr
+from nnx_transforms import vjp as vjp
 from nnx_transforms import remat as remat
 from nnx_transforms import scan as scan
 from nnx_transforms import split_rngs as split_rngs

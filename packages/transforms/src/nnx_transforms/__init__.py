@@ -21,7 +21,12 @@ from nnx_transforms._grad import grad as grad
 from nnx_transforms._grad import value_and_grad as value_and_grad
 from nnx_transforms._jit import JitWrapped as JitWrapped
 from nnx_transforms._jit import jit as jit
+from nnx_transforms._jit_partial import JitPartialWrapped as JitPartialWrapped
+from nnx_transforms._jit_partial import jit_partial as jit_partial
+from nnx_transforms._jvp import jvp as jvp
+from nnx_transforms._make_jaxpr import make_jaxpr as make_jaxpr
 from nnx_transforms._remat import remat as remat
 from nnx_transforms._scan import scan as scan
 from nnx_transforms._split_rngs import split_rngs as split_rngs
+from nnx_transforms._vjp import vjp as vjp
 from nnx_transforms._vmap import vmap as vmap

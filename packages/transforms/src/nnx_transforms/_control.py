@@ -13,11 +13,17 @@ from typing import Any
 import jax
 
 from nnx_graph import message
+from nnx_transforms._graph_modes import Modes
 from nnx_transforms._protocol import Lifted, OutputSpec, apply, call_pure, lift
 
 
 def cond(
-    pred: Any, true_fun: Callable[..., Any], false_fun: Callable[..., Any], *operands: Any
+    pred: Any,
+    true_fun: Callable[..., Any],
+    false_fun: Callable[..., Any],
+    *operands: Any,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Any:
     """``jax.lax.cond`` whose operands may be Objects.
 
@@ -32,11 +38,26 @@ def cond(
     >>> float(box.x.value)
     2.0
     """
-    return switch(jax.numpy.asarray(pred, dtype=jax.numpy.int32), [false_fun, true_fun], *operands)
+    index = jax.numpy.asarray(pred, dtype=jax.numpy.int32)
+    return _switch(index, [false_fun, true_fun], operands, Modes(graph, graph_updates, "nnx.cond"))
 
 
-def switch(index: Any, branches: Sequence[Callable[..., Any]], *operands: Any) -> Any:
+def switch(
+    index: Any,
+    branches: Sequence[Callable[..., Any]],
+    *operands: Any,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+) -> Any:
     """``jax.lax.switch`` whose operands may be Objects."""
+    return _switch(index, branches, operands, Modes(graph, graph_updates, "nnx.switch"))
+
+
+def _switch(
+    index: Any, branches: Sequence[Callable[..., Any]], operands: tuple[Any, ...], modes: Modes
+) -> Any:
+    modes.check(operands, {})
+    branches = [modes.function(b) for b in branches]
     lifted = lift(operands, {})
 
     def branch(fun: Callable[..., Any]) -> Callable[..., Any]:
@@ -111,6 +132,8 @@ def fori_loop(
     init_val: Any,
     *,
     unroll: int | bool | None = None,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Any:
     """``jax.lax.fori_loop`` whose loop value may hold Objects.
 
@@ -125,21 +148,29 @@ def fori_loop(
     >>> int(fori_loop(0, 4, add, Box()).x.value)
     6
     """
+    # A loop keeps its structure anyway: graph_updates changes nothing, tree mode checks.
+    Modes(graph, graph_updates, "nnx.fori_loop").check((init_val,), {})
     lifted = lift((init_val,), {})
 
     def body(i: Any, carry: Any) -> Any:
         return tuple(_loop_body(lifted, lambda val: body_fun(i, val), "nnx.fori_loop")(*carry))
 
-    graph, other = jax.lax.fori_loop(
+    graph_leaves, other = jax.lax.fori_loop(
         lower, upper, body, (lifted.flat.read_leaves(), lifted.other_leaves), unroll=unroll
     )
-    return _finish(lifted, graph, other)
+    return _finish(lifted, graph_leaves, other)
 
 
 def while_loop(
-    cond_fun: Callable[[Any], Any], body_fun: Callable[[Any], Any], init_val: Any
+    cond_fun: Callable[[Any], Any],
+    body_fun: Callable[[Any], Any],
+    init_val: Any,
+    *,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Any:
     """``jax.lax.while_loop`` whose loop value may hold Objects."""
+    Modes(graph, graph_updates, "nnx.while_loop").check((init_val,), {})
     lifted = lift((init_val,), {})
     body = _loop_body(lifted, body_fun, "nnx.while_loop")
 
@@ -147,9 +178,9 @@ def while_loop(
         _, _, _, dynamic = call_pure(cond_fun, lifted.spec, carry[0], carry[1], changed_only=False)
         return dynamic[0]
 
-    graph, other = jax.lax.while_loop(
+    graph_leaves, other = jax.lax.while_loop(
         pure_cond,
         lambda carry: tuple(body(*carry)),
         (lifted.flat.read_leaves(), lifted.other_leaves),
     )
-    return _finish(lifted, list(graph), list(other))
+    return _finish(lifted, list(graph_leaves), list(other))

@@ -14,10 +14,17 @@ import jax
 
 from nnx_graph import GraphDef
 from nnx_graph import unflatten as unflatten_graph
+from nnx_transforms._graph_modes import Modes
 from nnx_transforms._protocol import call_pure, lift, rebuild_output
 
 
-def eval_shape(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def eval_shape(
+    f: Callable[..., Any],
+    *args: Any,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+    **kwargs: Any,
+) -> Any:
     """The result of ``f(*args, **kwargs)`` with shapes and dtypes in place of arrays.
 
     >>> import jax.numpy as jnp
@@ -29,6 +36,9 @@ def eval_shape(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     >>> eval_shape(Model).w.value
     ShapeDtypeStruct(shape=(1000, 1000), dtype=float32)
     """
+    modes = Modes(graph, graph_updates, "nnx.eval_shape")
+    modes.check(args, kwargs)
+    f = modes.function(f)
     lifted = lift(args, kwargs)
 
     def pure(graph_leaves: list[Any], other_leaves: list[Any]) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 import jax
 
+from nnx_transforms._graph_modes import Modes
 from nnx_transforms._protocol import lifted_call
 
 
@@ -17,6 +18,8 @@ def remat(
     prevent_cse: bool = True,
     static_argnums: int | Sequence[int] = (),
     policy: Callable[..., bool] | None = None,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Any:
     """Rematerialise ``f`` in the backward pass; its Objects work as with other transforms.
 
@@ -33,11 +36,18 @@ def remat(
     """
     if f is None:
         return functools.partial(
-            remat, prevent_cse=prevent_cse, static_argnums=static_argnums, policy=policy
+            remat,
+            prevent_cse=prevent_cse,
+            static_argnums=static_argnums,
+            policy=policy,
+            graph=graph,
+            graph_updates=graph_updates,
         )
+    modes = Modes(graph, graph_updates, "nnx.remat")
+    user, f = f, modes.function(f)
     positions = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
 
-    @functools.wraps(f)
+    @functools.wraps(user)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         statics = tuple((i, args[i]) for i in sorted(positions))
         dynamic = tuple(a for i, a in enumerate(args) if i not in positions)
@@ -49,4 +59,4 @@ def remat(
             statics,
         )
 
-    return wrapper
+    return modes.checked(wrapper)
