@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 
 import nnx_graph as ng
-from nnx_variables import Param, RngCount, RngKey, Rngs, RngState, RngStream
+from nnx_variables import (
+    Param,
+    RngCount,
+    RngKey,
+    Rngs,
+    RngState,
+    RngStream,
+    fork_rngs,
+    restore_rngs,
+)
+from nnx_variables import reseed as nnx_reseed
 
 
 def same_key(a, b):
@@ -198,3 +208,36 @@ def test_rngs_iterates_over_its_streams_as_flax_does():
     assert [name for name, _ in rngs.items()] == ["params", "default"]
     assert list(rngs.values()) == [rngs.params, rngs.default]
     assert dict(rngs.items())["params"] is rngs.params
+
+
+def test_reseed_restarts_the_named_streams_everywhere_in_the_graph():
+    class Model(ng.Module):
+        def __init__(self):
+            self.a = Rngs(params=0, dropout=1)
+            self.b = Rngs(dropout=2)
+
+    model = Model()
+    model.a.dropout()
+    first = jax.random.key_data(model.a.dropout())
+    nnx_reseed(model, dropout=1)
+    assert int(model.a.dropout.count.value) == 0 and int(model.b.dropout.count.value) == 0
+    again = jax.random.key_data(model.a.dropout())
+    np.testing.assert_array_equal(
+        again, jax.random.key_data(jax.random.fold_in(jax.random.key(1), 0))
+    )
+    assert not np.array_equal(first, again)
+    np.testing.assert_array_equal(
+        jax.random.key_data(model.b.dropout.key.value),
+        jax.random.key_data(model.a.dropout.key.value),
+    )
+    assert int(model.a.params.count.value) == 0
+
+
+def test_reseed_refuses_a_split_stream_and_changes_nothing():
+    rngs = Rngs(dropout=0, params=1)
+    params_key = jax.random.key_data(rngs.params.key.value)
+    backups = fork_rngs(rngs, split={"dropout": 4})
+    with pytest.raises(ValueError, match=r"'dropout' stream holds keys of shape \(4,\)"):
+        nnx_reseed(rngs, params=5, dropout=3)
+    np.testing.assert_array_equal(jax.random.key_data(rngs.params.key.value), params_key)
+    restore_rngs(backups)

@@ -79,6 +79,7 @@ from nnx_variables import Param as Param
 from nnx_variables import SplitBackups as SplitBackups
 from nnx_variables import fork_rngs as fork_rngs
 from nnx_variables import restore_rngs as restore_rngs
+from nnx_variables import reseed as reseed
 from nnx_variables import Perturbation as Perturbation
 from nnx_variables import RngCount as RngCount
 from nnx_variables import RngKey as RngKey

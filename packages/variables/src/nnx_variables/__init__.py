@@ -26,6 +26,7 @@ from nnx_variables._kinds import Intermediate as Intermediate
 from nnx_variables._kinds import Param as Param
 from nnx_variables._kinds import Perturbation as Perturbation
 from nnx_variables._kinds import variable_kinds as variable_kinds
+from nnx_variables._reseed import reseed as reseed
 from nnx_variables._rngs import RngCount as RngCount
 from nnx_variables._rngs import RngKey as RngKey
 from nnx_variables._rngs import Rngs as Rngs
