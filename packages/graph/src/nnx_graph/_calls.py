@@ -16,7 +16,7 @@ from nnx_graph._graphdef import GraphDef
 from nnx_graph._state import State
 
 # A split object as a pair, for annotations (flax's name).
-PureState = tuple[GraphDef[Any], State]
+PureState = tuple[GraphDef, State]
 
 
 class CallableProxy:

@@ -28,18 +28,18 @@ closures (a fresh ``optax.adam(1e-3)`` per model) give equal GraphDefs.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import jax
 
 from nnx_graph._paths import Path
 
 Edge = tuple[Any, ...]
-Node = TypeVar("Node")
 
 
-class GraphDef(Generic[Node]):
+class GraphDef:
     """The structure of one or more object graphs, without their values.
 
     ``GraphDef[Model]`` annotates the GraphDef of a ``Model`` (as in flax).
@@ -55,6 +55,10 @@ class GraphDef(Generic[Node]):
     """
 
     __slots__ = ("_hash", "_leaf_paths", "edges")
+
+    def __class_getitem__(cls, item: Any) -> types.GenericAlias:
+        """``GraphDef[Model]`` in annotations, as flax code writes them."""
+        return types.GenericAlias(cls, item)
 
     def __init__(self, edges: tuple[Edge, ...]) -> None:
         self.edges = edges

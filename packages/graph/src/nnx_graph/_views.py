@@ -191,6 +191,8 @@ def _has_any(module: Module, attributes: dict[str, Any], found: set[str]) -> boo
 
 def _at(node: Any, path: Path) -> Any:
     for key in path:
-        by_name = isinstance(node, Object) and isinstance(key, str)
-        node = getattr(node, key) if by_name else node[key]
+        if isinstance(node, Object) and isinstance(key, str):
+            node = getattr(node, key)
+        else:
+            node = node[key]
     return node

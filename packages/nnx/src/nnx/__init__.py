@@ -190,12 +190,18 @@ M = _TypeVar("M")
 
 # -- nnx-metrics, imported on first use: nnx.metrics, nnx.Metric, nnx.MultiMetric -------
 if TYPE_CHECKING:
+    from nnx import graph as graph
+    from nnx import ids as ids
+    from nnx import traversals as traversals
     import nnx_metrics as metrics  # noqa: F401  (bound by __getattr__ at run time)
     from nnx_metrics import Metric as Metric
     from nnx_metrics import MultiMetric as MultiMetric
 
 # The names flax.nnx exposes at its top level; the rest live in nnx.metrics only.
 _LAZY = {
+    "graph": ("nnx.graph", None),  # flax's namespaces, thin, over the packages' own names
+    "traversals": ("nnx.traversals", None),
+    "ids": ("nnx.ids", None),
     "metrics": ("nnx_metrics", None),
     "Metric": ("nnx_metrics", "Metric"),
     "MultiMetric": ("nnx_metrics", "MultiMetric"),

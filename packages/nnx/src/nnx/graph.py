@@ -1,0 +1,99 @@
+"""``nnx.graph``: the names flax code reaches for in ``flax.nnx.graph``, over ours.
+
+``flatten`` / ``unflatten`` are ``split`` / ``merge`` with the state as ``(path, leaf)``
+pairs (or bare leaves); ``RefMap`` is a mapping keyed by object identity, for code that
+tracks which objects it has seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from nnx_graph import FlatState, GraphDef, Object, State, Variable, graphdef, merge, split
+from nnx_graph import update as update
+
+__all__ = [
+    "FlatState",
+    "GraphDef",
+    "Object",
+    "RefMap",
+    "State",
+    "Variable",
+    "flatten",
+    "graphdef",
+    "merge",
+    "split",
+    "unflatten",
+    "update",
+]
+
+
+def flatten(node: Any, /, *, with_paths: bool = True) -> tuple[GraphDef, Any]:
+    """``(graphdef, FlatState)`` of ``node`` (``with_paths=False``: the list of leaves).
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module
+    >>> class Box(Module):
+    ...     def __init__(self):
+    ...         self.w = Variable(jnp.ones(1))
+    >>> graphdef, flat = flatten(Box())
+    >>> flat.paths
+    (('w',),)
+    """
+    graph, state = split(node)
+    flat = state.flat_state()
+    return graph, flat if with_paths else list(flat.leaves)
+
+
+def unflatten(graph: GraphDef, state: Any, /) -> Any:
+    """The node ``flatten`` took apart (from a State, a FlatState or a list of leaves).
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module
+    >>> class Box(Module):
+    ...     def __init__(self):
+    ...         self.w = Variable(jnp.ones(1))
+    >>> type(unflatten(*flatten(Box(), with_paths=False))).__name__
+    'Box'
+    """
+    if isinstance(state, list):
+        state = State.from_flat_path(dict(zip(graph.leaf_paths(), state, strict=True)))
+    return merge(graph, state)
+
+
+class RefMap(MutableMapping[Any, Any]):
+    """A mapping keyed by object identity (unhashable and equal-comparing keys welcome).
+
+    >>> a, b = [1], [1]
+    >>> refs = RefMap()
+    >>> refs[a] = 'a'
+    >>> a in refs, b in refs, len(refs)
+    (True, False, 1)
+    """
+
+    def __init__(self, items: Any = ()) -> None:
+        self._entries: dict[int, tuple[Any, Any]] = {}
+        for key, value in items.items() if isinstance(items, MutableMapping) else items:
+            self[key] = value
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._entries[id(key)][1]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._entries[id(key)] = (key, value)  # the key is held, so its id stays its own
+
+    def __delitem__(self, key: Any) -> None:
+        del self._entries[id(key)]
+
+    def __contains__(self, key: object) -> bool:
+        return id(key) in self._entries
+
+    def __iter__(self) -> Iterator[Any]:
+        return (key for key, _ in self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"RefMap({[(k, v) for k, v in self._entries.values()]!r})"
