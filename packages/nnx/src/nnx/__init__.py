@@ -181,6 +181,7 @@ from nnx_optim import OptState as OptState
 from nnx_optim import EMA as EMA
 from nnx_optim import ModelAndOptimizer as ModelAndOptimizer
 from nnx_optim import Optimizer as Optimizer
+from nnx_optim import TrainState as TrainState
 
 # -- nnx-display: display() -------------------------------------------------------------
 from nnx_display import display as display

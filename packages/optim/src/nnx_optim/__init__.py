@@ -10,3 +10,4 @@ from nnx_optim._ema import EMA as EMA
 from nnx_optim._optimizer import ModelAndOptimizer as ModelAndOptimizer
 from nnx_optim._optimizer import Optimizer as Optimizer
 from nnx_optim._optimizer import OptState as OptState
+from nnx_optim._train_state import TrainState as TrainState
