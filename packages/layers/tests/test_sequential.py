@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from nnx_graph import LayerInputError, Module, merge, split
-from nnx_layers import Linear, Sequential, relu
+from nnx_layers import Dropout, Linear, Sequential, relu
 from nnx_variables import Rngs
 
 
@@ -21,11 +21,30 @@ def test_tuple_and_dict_outputs_are_spread():
     assert float(model(jnp.float32(1.0))) == 3.0
 
 
-def test_empty_sequential_passes_one_input_through():
+def test_empty_sequential_passes_its_arguments_through_as_flax_0_12():
+    """0.10 returned None; 0.12 returns the input, a tuple of several, or the keywords."""
     x = jnp.ones(2)
     assert Sequential()(x) is x
-    with pytest.raises(TypeError, match=r"no layers can only pass one input(.|\n)*Fix: add layers"):
-        Sequential()(x, x)
+    assert Sequential()(x, 1) == (x, 1)
+    assert Sequential()(a=1) == {"a": 1}
+    assert Sequential()() is None
+
+
+def test_rngs_go_to_every_layer_that_takes_them_and_to_no_other():
+    rngs = Rngs(0)
+    linear, dropout = Linear(2, 4, rngs=rngs), Dropout(0.5)
+    x = jnp.ones((3, 2))
+    y = Sequential(linear, relu, dropout, dropout)(x, rngs=Rngs(dropout=7))
+    stream = Rngs(dropout=7)
+    expected = dropout(dropout(relu(linear(x)), rngs=stream), rngs=stream)
+    np.testing.assert_array_equal(y, expected)
+    assert not np.array_equal(y, relu(linear(x)))
+
+
+def test_rngs_are_not_passed_to_a_layer_whose_signature_cannot_be_read():
+    # flax 0.12 raises from inspect.signature here; a builtin takes no rngs
+    model = Sequential(lambda x: (x, 2 * x), max)
+    assert model(1.0, rngs=Rngs(0)) == 2.0
 
 
 def test_non_callable_layer_is_rejected_with_its_position():

@@ -526,3 +526,16 @@ def test_model_and_optimizer_is_the_0_10_optimizer_shape():
     optimizer.update(model, _grads(model))
     assert int(optimizer.step[...]) == 2
     assert "model" in state(optimizer) and "opt_state" in state(optimizer)
+
+
+def test_errors_about_an_optimizer_root_call_it_optimizer() -> None:
+    class Model(Module):
+        def __init__(self) -> None:
+            self.a = Param(jnp.ones(2))
+
+    optimizer = Optimizer(Model(), optax.sgd(0.1))
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)  - optimizer\.model\.a: .*Fix: .*nnx\.split\(optimizer, OptState, \.\.\.\)",
+    ):
+        split(optimizer, OptState)

@@ -79,3 +79,33 @@ def test_donating_function_lowers_and_runs(kit: Any) -> None:
     m = Model()
     step.lower(m).compile()(m)
     assert m.w.value.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_eval_shape_gives_shapes_and_leaves_the_objects_alone() -> None:
+    model = Model()
+
+    @jit
+    def step(model: Model, x: jax.Array) -> tuple[Model, jax.Array]:
+        model.calls[...] += 1
+        return Model(), model.w * x
+
+    built, y = step.eval_shape(model, jnp.ones(3))
+    assert y == jax.ShapeDtypeStruct((3,), jnp.float32)
+    assert built.w.value == jax.ShapeDtypeStruct((3,), jnp.float32)
+    assert float(model.calls.value) == 0.0  # nothing ran, nothing written
+
+
+def test_trace_then_lower_then_compile_takes_the_objects() -> None:
+    model = Model()
+
+    @jit
+    def step(model: Model, x: jax.Array) -> jax.Array:
+        model.calls[...] += 1
+        return model.w * x
+
+    traced = step.trace(model, jnp.ones(3))
+    assert "mul" in str(traced.jaxpr)
+    assert float(model.calls.value) == 0.0
+    compiled = traced.lower().compile()
+    assert compiled(model, jnp.full(3, 2.0)).tolist() == [2.0, 2.0, 2.0]
+    assert float(model.calls.value) == 1.0

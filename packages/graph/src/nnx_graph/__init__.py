@@ -69,10 +69,17 @@ from nnx_graph._marks import data as data
 from nnx_graph._marks import dataclass as dataclass
 from nnx_graph._marks import register_data_type as register_data_type
 from nnx_graph._marks import static as static
+from nnx_graph._modes import check_tree as check_tree
+from nnx_graph._modes import resolve_graph as resolve_graph
+from nnx_graph._modes import resolve_updates as resolve_updates
+from nnx_graph._modes import set_graph_mode as set_graph_mode
+from nnx_graph._modes import set_graph_updates as set_graph_updates
+from nnx_graph._modes import shared_paths as shared_paths
 from nnx_graph._object import Module as Module
 from nnx_graph._object import Object as Object
 from nnx_graph._paths import Path as Path
 from nnx_graph._paths import format_path as format_path
+from nnx_graph._paths import root_name as root_name
 from nnx_graph._repr import render_text as render_text
 from nnx_graph._repr import size_summary as size_summary
 from nnx_graph._state import State as State
@@ -83,6 +90,7 @@ from nnx_graph._tracking import bump_epoch as bump_epoch
 from nnx_graph._tracking import current_trace as current_trace
 from nnx_graph._tracking import current_trace_ref as current_trace_ref
 from nnx_graph._tracking import structure_epoch as structure_epoch
+from nnx_graph._variable import EscapedValue as EscapedValue
 from nnx_graph._variable import Variable as Variable
 from nnx_graph._variable import VariableState as VariableState
 from nnx_graph._views import find_duplicates as find_duplicates

@@ -26,9 +26,9 @@ from nnx_graph._flatgraph import ARRAY_TYPES, FlatGraph, marked
 from nnx_graph._graphdef import Edge, GraphDef
 from nnx_graph._marks import DATA_TYPES
 from nnx_graph._object import Object, init_object
-from nnx_graph._paths import Path, format_path
+from nnx_graph._paths import Path, format_path, root_name
 from nnx_graph._static import FUNCTION_TYPES, ByEquality, ByValue
-from nnx_graph._variable import ESCAPED, Variable
+from nnx_graph._variable import EscapedValue, Variable
 
 # Types that are static without asking jax whether they are pytrees (the common case).
 # Functions are static too, but go through ``_static`` to compare by value.
@@ -102,6 +102,7 @@ def flatten(
     counter = [first_new_index]
     problems: list[str] = []
     single = len(roots) == 1
+    names = root_names or ([root_name(roots[0])] if single else None)
 
     def index_of(node: Any) -> int:
         index = preset.get(id(node))
@@ -126,7 +127,7 @@ def flatten(
             slots.append(x)
             metadata = tuple(x._metadata.items())
             if metadata:
-                _check_hashable(metadata, path, "metadata of", problems, root_names, single)
+                _check_hashable(metadata, path, "metadata of", problems, names, single)
             return ("var", index, type(x), metadata)
         if isinstance(x, Object):
             index = seen.get(id(x))
@@ -197,7 +198,7 @@ def flatten(
         try:
             return ("static", ByValue(x), type(x))
         except TypeError:  # a closure holding something unhashable
-            _check_hashable(x, path, "", problems, root_names, single)
+            _check_hashable(x, path, "", problems, names, single)
             return ("static", x, type(x))
 
     def visit_other(x: Any, path: Path) -> Edge:
@@ -244,7 +245,7 @@ def flatten(
         try:
             by_equality = ByEquality(x)
         except TypeError:
-            _check_hashable(x, path, "", problems, root_names, single)
+            _check_hashable(x, path, "", problems, names, single)
             return ("static", x, type(x))
         mutables.append(x)  # an edit in place makes a cached walk of it stale
         snapshots.append(by_equality)
@@ -411,10 +412,18 @@ def unflatten(
     return roots, nodes
 
 
-def mark_escaped(nodes: Sequence[Any] | Any) -> None:
-    """Poison nodes built inside a transform so later use raises a clear error."""
+def mark_escaped(nodes: Sequence[Any] | Any, origin: str = "") -> None:
+    """Poison nodes built inside a transform so later use raises a clear error.
+
+    ``origin`` says where they were built (``"nnx.jit (tracing build)"``) for the error.
+    Their cached walks are dropped, so passing one to a transform walks it again and
+    meets the poison instead of reading it from a stale cache entry.
+    """
+    escaped = EscapedValue(origin)
     for node in nodes:
         if isinstance(node, Variable):
-            object.__setattr__(node, "_value", ESCAPED)
+            _set_variable_value(node, escaped)
+            _set_calls(node, None)
         elif isinstance(node, Object):
-            object.__setattr__(node, "_nnx_escaped", True)
+            object.__setattr__(node, "_nnx_escaped", escaped)
+            object.__setattr__(node, "_nnx_calls", None)

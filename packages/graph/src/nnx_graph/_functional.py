@@ -19,8 +19,9 @@ from nnx_graph._flat_state import FlatState
 from nnx_graph._flatgraph import FlatGraph
 from nnx_graph._flatten import flatten, sorted_keys, unflatten
 from nnx_graph._graphdef import GraphDef
+from nnx_graph._modes import check_tree, resolve_graph
 from nnx_graph._object import Object
-from nnx_graph._paths import Path, format_path
+from nnx_graph._paths import Path, format_path, root_name
 from nnx_graph._state import State, partition
 from nnx_graph._variable import Variable, VariableState
 
@@ -92,12 +93,14 @@ def _states_of(flat: FlatGraph, op: str, leaves: list[Any] | None = None) -> dic
 
 
 @overload
-def split(node: Any) -> tuple[GraphDef, State]: ...
+def split(node: Any, *, graph: bool | None = None) -> tuple[GraphDef, State]: ...
 @overload
-def split(node: Any, first: Filter, /) -> tuple[GraphDef, State]: ...
+def split(node: Any, first: Filter, /, *, graph: bool | None = None) -> tuple[GraphDef, State]: ...
 @overload
-def split(node: Any, first: Filter, second: Filter, /, *filters: Filter) -> tuple[Any, ...]: ...
-def split(node: Any, *filters: Filter) -> tuple[Any, ...]:
+def split(
+    node: Any, first: Filter, second: Filter, /, *filters: Filter, graph: bool | None = None
+) -> tuple[Any, ...]: ...
+def split(node: Any, *filters: Filter, graph: bool | None = None) -> tuple[Any, ...]:
     """Split a graph into its GraphDef and one State per filter.
 
     The filters must together match every state leaf; the first filter that matches a
@@ -115,16 +118,20 @@ def split(node: Any, *filters: Filter) -> tuple[Any, ...]:
     >>> graphdef, counts, rest = split(Model(), Count, ...)
     >>> list(counts), list(rest)
     (['count'], ['w'])
+
+    ``graph=False`` (tree mode) refuses a shared reference, naming both paths.
     """
+    _check_mode(node, graph, "nnx.split")
     if isinstance(node, Variable):
         return _split_variable(node, filters)
     flat, leaves = _flatten_cached(node)
     states = _states_of(flat, "nnx.split", leaves)
     if not filters:
         return flat.graphdef, State.from_flat_path(states)
-    parts = partition(states, filters, op="nnx.split", root="model")
+    root = root_name(node)
+    parts = partition(states, filters, op="nnx.split", root=root)
     warn_unmatched_names(
-        states, filters, parts, op="nnx.split", call="nnx.split(model, ", root="model"
+        states, filters, parts, op="nnx.split", call=f"nnx.split({root}, ", root=root
     )
     return (flat.graphdef, *(State.from_flat_path(part) for part in parts))
 
@@ -337,27 +344,30 @@ def _update_variable(variable: Variable[Any], parts: tuple[Any, ...]) -> None:
         variable.update_from_state(part)
 
 
-def state(node: Any, *filters: Filter) -> Any:
+def state(node: Any, *filters: Filter, graph: bool | None = None) -> Any:
     """The State of ``node`` (one State per filter when filters are given).
 
     Unlike ``split``, the filters need not cover everything.
     """
+    _check_mode(node, graph, "nnx.state")
     flat = flatten((node,))
     states = _states_of(flat, "nnx.state")
     if not filters:
         return State.from_flat_path(states)
-    parts = partition(states, filters, op="nnx.state", root="model", drop_rest=True)
+    parts = partition(states, filters, op="nnx.state", root=root_name(node), drop_rest=True)
     result = tuple(State.from_flat_path(part) for part in parts)
     return result[0] if len(result) == 1 else result
 
 
-def graphdef(node: Any) -> GraphDef:
+def graphdef(node: Any, /, *, graph: bool | None = None) -> GraphDef:
     """The GraphDef of ``node``."""
+    _check_mode(node, graph, "nnx.graphdef")
     return flatten((node,)).graphdef
 
 
-def clone(node: Any) -> Any:
+def clone(node: Any, *, graph: bool | None = None) -> Any:
     """A deep copy of the graph that keeps its internal sharing."""
+    _check_mode(node, graph, "nnx.clone")
     return merge(*split(node), copy=True)
 
 
@@ -419,7 +429,7 @@ def _variable_homes(node: Any) -> dict[int, list[tuple[Any, Any]]]:
     return homes
 
 
-def iter_graph(node: Any) -> Iterator[tuple[Path, Any]]:
+def iter_graph(node: Any, /, *, graph: bool | None = None) -> Iterator[tuple[Path, Any]]:
     """Every node and leaf of the graph with its path, each once, children before parents.
 
     >>> import jax.numpy as jnp
@@ -430,7 +440,14 @@ def iter_graph(node: Any) -> Iterator[tuple[Path, Any]]:
     >>> [path for path, _ in iter_graph(Model())]
     [('w',), ()]
     """
+    _check_mode(node, graph, "nnx.iter_graph")
     yield from _iter(node, (), set())
+
+
+def _check_mode(node: Any, graph: bool | None, op: str) -> None:
+    # Tree mode is graph mode plus this check (see ``_modes``): the values are the same.
+    if not resolve_graph(graph):
+        check_tree([node], ["model"], op)
 
 
 def _iter(value: Any, path: Path, seen: set[int]) -> Iterator[tuple[Path, Any]]:

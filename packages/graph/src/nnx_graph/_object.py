@@ -35,7 +35,7 @@ from nnx_graph._errors import (
 )
 from nnx_graph._marks import unwrap as unwrap_mark
 from nnx_graph._paths import Path
-from nnx_graph._variable import Variable
+from nnx_graph._variable import EscapedValue, Variable
 
 V = TypeVar("V", bound=Variable[Any])
 # Called with every new Object subclass; a hook, so that modules above this one (the
@@ -66,7 +66,8 @@ class Object:
     )
     _nnx_calls: dict[Any, Any] | None
     _nnx_marks: ClassVar[dict[str, bool] | None] = None  # nnx.data / nnx.static, by name
-    _nnx_escaped: bool
+    _nnx_root_name: ClassVar[str] = "model"  # how errors name it as a root (``root_name``)
+    _nnx_escaped: EscapedValue | None  # set once a transform that built it returned
     _nnx_trace: Any
     _nnx_watched: bool
 
@@ -105,10 +106,11 @@ class Object:
 
     def check_trace(self, name: str = "") -> None:
         """Raise if this object is edited outside the trace it belongs to."""
-        if self._nnx_escaped:
+        if self._nnx_escaped is not None:
+            origin = self._nnx_escaped.origin or "a JAX transform"
             raise EscapedTraceError(
                 message(
-                    f"This {type(self).__name__} was built inside a JAX transform and "
+                    f"This {type(self).__name__} was built inside {origin} and "
                     "used after the transform returned.",
                     expected="objects to leave a transform as arguments or return values",
                     fix="return the object from the transformed function",
@@ -221,7 +223,7 @@ def init_object(obj: Object, trace: Any = None) -> None:
     """
     object.__setattr__(obj, "_nnx_trace", _tracking.current_trace() if trace is None else trace)
     object.__setattr__(obj, "_nnx_watched", False)
-    object.__setattr__(obj, "_nnx_escaped", False)
+    object.__setattr__(obj, "_nnx_escaped", None)
     object.__setattr__(obj, "_nnx_calls", None)  # cached walks (see nnx_graph._cache)
 
 

@@ -9,7 +9,7 @@ them, so ``('layers', 0, 'kernel')`` from a root called ``model`` prints as
 from __future__ import annotations
 
 from collections.abc import Hashable
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 PathKey: TypeAlias = Hashable
 Path: TypeAlias = tuple[PathKey, ...]
@@ -30,3 +30,17 @@ def format_path(path: Path, root: str = "model") -> str:
         else:
             parts.append(f"[{key!r}]")
     return "".join(parts)
+
+
+def root_name(node: Any) -> str:
+    """What to call a graph in an error when the caller's variable name is unknown.
+
+    ``nnx.split(block, ...)`` cannot see the name ``block``: a graph is a ``model``,
+    unless its class names itself (``_nnx_root_name``: an Optimizer is an ``optimizer``,
+    so its paths read ``optimizer.model.kernel``, not ``model.model.kernel``).
+
+    >>> root_name(object())
+    'model'
+    """
+    name = getattr(type(node), "_nnx_root_name", "model")
+    return name if isinstance(name, str) else "model"

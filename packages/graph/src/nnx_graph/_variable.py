@@ -34,9 +34,25 @@ A = TypeVar("A")
 # rather than None because ``v[None]`` is a valid (axis-adding) index.
 _WHOLE: Any = type("Whole", (), {"__repr__": lambda self: "<whole value>"})()
 
-# Set as the value of Variables built inside a transform once the transform returns, so
-# that a leaked reference fails loudly instead of handing out a dead tracer.
-ESCAPED: Any = type("EscapedValue", (), {"__repr__": lambda self: "<escaped>"})()
+
+class EscapedValue:
+    """The value of a Variable built inside a transform, once the transform has returned.
+
+    A leaked reference then fails loudly, naming where it was built (``origin``, e.g.
+    ``"nnx.jit (tracing build)"``), instead of handing out a dead tracer.
+    """
+
+    __slots__ = ("origin",)
+
+    def __init__(self, origin: str = "") -> None:
+        self.origin = origin
+
+    def __repr__(self) -> str:
+        return "<escaped>"
+
+
+# The escaped value whose origin is unknown; also ``replace``'s "no value given".
+ESCAPED: Any = EscapedValue()
 
 
 class Variable(Generic[A]):
@@ -115,8 +131,8 @@ class Variable(Generic[A]):
         ([2.0, 2.0], 2.0, [1.0, 1.0])
         """
         value: Any = self._value
-        if value is ESCAPED:
-            raise EscapedTraceError(_escaped_message(self))
+        if type(value) is EscapedValue:
+            raise EscapedTraceError(escaped_message(self, value.origin))
         hook = _hook(self, "on_get_value", self._metadata)
         if hook is not None:
             value = hook(self, value)
@@ -139,8 +155,8 @@ class Variable(Generic[A]):
         """
         if index is not _WHOLE and index is not Ellipsis:
             current: Any = self.get_raw_value()
-            if current is ESCAPED:
-                raise EscapedTraceError(_escaped_message(self))
+            if type(current) is EscapedValue:
+                raise EscapedTraceError(escaped_message(self, current.origin))
             if hasattr(current, "at"):
                 value = current.at[index].set(value)
             else:
@@ -540,10 +556,11 @@ def _hijax_message(kind: str, value: Any) -> str:
     )
 
 
-def _escaped_message(variable: Variable[Any]) -> str:
+def escaped_message(node: Any, origin: str) -> str:
+    """Why ``node`` (built inside a transform, ``origin`` if known) cannot be used now."""
     return message(
-        f"This {type(variable).__name__} was created inside a JAX transform and used "
-        "after the transform returned.",
+        f"This {type(node).__name__} was created inside {origin or 'a JAX transform'} and "
+        "used after the transform returned.",
         [
             "objects built while tracing hold tracers; only the objects passed in "
             "and the values returned come out of a transform"

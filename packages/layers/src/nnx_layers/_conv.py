@@ -14,7 +14,7 @@ sees inputs up to ``t``. ``mask`` multiplies the kernel on every call, for maske
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
 import jax
@@ -25,6 +25,13 @@ from nnx_graph import Module, describe, message
 from nnx_layers._checks import as_array, check_feature_axis, check_rank
 from nnx_layers._dtypes import PromoteDtype
 from nnx_layers._dtypes import promote_dtype as default_promote_dtype
+from nnx_layers._params import (
+    NO_METADATA,
+    check_metadata,
+    make_param,
+    optional_param,
+    product_options,
+)
 from nnx_layers.initializers import Initializer, lecun_normal, zeros_init
 from nnx_variables import Param, Rngs
 
@@ -158,8 +165,11 @@ class Conv(Module):
         conv_general_dilated: Callable[..., jax.Array] = lax.conv_general_dilated,
         promote_dtype: PromoteDtype = default_promote_dtype,
         preferred_element_type: Any = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
+        check_metadata("nnx.Conv", kernel_metadata=kernel_metadata, bias_metadata=bias_metadata)
         size = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
         rank = len(size)
         if feature_group_count < 1 or in_features % feature_group_count:
@@ -187,9 +197,11 @@ class Conv(Module):
             )
         kernel_shape = (*size, in_features // feature_group_count, out_features)
         check_mask("nnx.Conv", mask, kernel_shape)
-        self.kernel = Param(kernel_init(rngs.params(), kernel_shape, param_dtype))
-        self.bias: Param[jax.Array] | None = (
-            Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else None
+        self.kernel = make_param(
+            kernel_init(rngs.params(), kernel_shape, param_dtype), kernel_metadata
+        )
+        self.bias: Param[jax.Array] | None = optional_param(
+            use_bias, bias_init, rngs, (out_features,), param_dtype, bias_metadata
         )
         self.in_features = in_features
         self.out_features = out_features
@@ -204,8 +216,14 @@ class Conv(Module):
         self.promote_dtype = promote_dtype
         self.preferred_element_type = preferred_element_type
 
-    def __call__(self, inputs: jax.Array) -> jax.Array:
-        """Convolve ``inputs`` of shape ``(*batch, *spatial, in_features)``."""
+    def __call__(self, inputs: jax.Array, out_sharding: Any = None) -> jax.Array:
+        """Convolve ``inputs`` of shape ``(*batch, *spatial, in_features)``.
+
+        ``out_sharding`` (a ``PartitionSpec`` under an Explicit mesh) is the sharding of
+        the output. With one batch axis it goes to the convolution itself, as in flax;
+        with several (which the convolution sees flattened into one) the output is
+        resharded to it instead.
+        """
         rank = len(self.kernel_size)
         fix = f"pass inputs of shape (batch, {', '.join(['size'] * rank)}, {self.in_features})"
         check_rank(self, inputs, minimum=rank + 1, what=f"{rank} spatial + features", fix=fix)
@@ -227,9 +245,10 @@ class Conv(Module):
             rhs_spec=(rank + 1, rank, *range(rank)),
             out_spec=channels_last,
         )
-        extra = {}
-        if self.preferred_element_type is not None:
-            extra["preferred_element_type"] = self.preferred_element_type
+        one_batch_axis = len(batch_shape) == 1
+        extra = product_options(
+            self.preferred_element_type, out_sharding if one_batch_axis else None
+        )
         y = self.conv_general_dilated(
             x,
             kernel,
@@ -244,4 +263,7 @@ class Conv(Module):
         )
         if bias is not None:
             y = y + jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
-        return jnp.reshape(y, (*batch_shape, *y.shape[1:]))
+        y = jnp.reshape(y, (*batch_shape, *y.shape[1:]))
+        if out_sharding is not None and not one_batch_axis:
+            y = jax.sharding.reshard(y, out_sharding)  # type: ignore[no-untyped-call]  # jax: unannotated
+        return y

@@ -10,7 +10,7 @@ in_features)`` with ``transpose_kernel=True`` (the gradient of a ``Conv`` with t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -22,6 +22,7 @@ from nnx_layers._checks import as_array, check_feature_axis, check_rank
 from nnx_layers._conv import PaddingLike, canonical_padding, check_mask, per_axis
 from nnx_layers._dtypes import PromoteDtype
 from nnx_layers._dtypes import promote_dtype as default_promote_dtype
+from nnx_layers._params import NO_METADATA, check_metadata, make_param, optional_param
 from nnx_layers.initializers import Initializer, lecun_normal, zeros_init
 from nnx_variables import Param, Rngs
 
@@ -57,8 +58,11 @@ class ConvTranspose(Module):
         transpose_kernel: bool = False,
         promote_dtype: PromoteDtype = default_promote_dtype,
         preferred_element_type: Any = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
+        check_metadata(OP, kernel_metadata=kernel_metadata, bias_metadata=bias_metadata)
         size = (kernel_size,) if isinstance(kernel_size, int) else tuple(kernel_size)
         rank = len(size)
         # Validate every argument before drawing keys, so a failed build leaves rngs alone.
@@ -68,9 +72,11 @@ class ConvTranspose(Module):
         channels = (out_features, in_features) if transpose_kernel else (in_features, out_features)
         kernel_shape = (*size, *channels)
         check_mask(OP, mask, kernel_shape)
-        self.kernel = Param(kernel_init(rngs.params(), kernel_shape, param_dtype))
-        self.bias: Param[jax.Array] | None = (
-            Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else None
+        self.kernel = make_param(
+            kernel_init(rngs.params(), kernel_shape, param_dtype), kernel_metadata
+        )
+        self.bias: Param[jax.Array] | None = optional_param(
+            use_bias, bias_init, rngs, (out_features,), param_dtype, bias_metadata
         )
         self.in_features = in_features
         self.out_features = out_features

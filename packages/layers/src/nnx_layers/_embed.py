@@ -7,6 +7,7 @@ output projection to its input embedding.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -22,6 +23,7 @@ from nnx_layers._checks import (
     check_rank,
 )
 from nnx_layers._dtypes import promote_dtype
+from nnx_layers._params import NO_METADATA, check_metadata, make_param
 from nnx_layers.initializers import Initializer, variance_scaling
 from nnx_variables import Param, Rngs
 
@@ -53,18 +55,24 @@ class Embed(Module):
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
         embedding_init: Initializer = default_embed_init,
+        embedding_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
-        self.embedding = Param(
-            embedding_init(rngs.params(), (num_embeddings, features), param_dtype)
-        )
+        check_metadata("nnx.Embed", embedding_metadata=embedding_metadata)
+        table = embedding_init(rngs.params(), (num_embeddings, features), param_dtype)
+        self.embedding: Param[jax.Array] = make_param(table, embedding_metadata)
         self.num_embeddings = num_embeddings
         self.features = features
         self.dtype = dtype
         self.param_dtype = param_dtype
 
-    def __call__(self, inputs: jax.Array) -> jax.Array:
-        """The rows for the integer array ``inputs``: shape ``(*inputs.shape, features)``."""
+    def __call__(self, inputs: jax.Array, out_sharding: Any = None) -> jax.Array:
+        """The rows for the integer array ``inputs``: shape ``(*inputs.shape, features)``.
+
+        ``out_sharding`` (a ``PartitionSpec`` under an Explicit mesh) is the sharding of
+        the rows; the lookup runs under ``jax.sharding.auto_axes`` to produce it, as in
+        flax, because ``jnp.take`` takes no ``out_sharding``.
+        """
         check_array(self, inputs)
         check_integer(self, inputs, fix="pass token ids, e.g. embed(ids.astype(jnp.int32))")
         if not isinstance(inputs, jax.core.Tracer):  # concrete: outside jit, checkable
@@ -72,7 +80,12 @@ class Embed(Module):
         (embedding,) = promote_dtype(
             (self.embedding[...],), dtype=self.dtype or self.embedding.dtype, inexact=False
         )
-        indices = as_array(inputs)
+        lookup = self._lookup
+        if out_sharding is not None:
+            lookup = jax.sharding.auto_axes(lookup, out_sharding=out_sharding)
+        return lookup(embedding, as_array(inputs))
+
+    def _lookup(self, embedding: jax.Array, indices: jax.Array) -> jax.Array:
         if self.num_embeddings == 1:  # every valid index is 0: one broadcast, no gather
             return jnp.broadcast_to(embedding, (*indices.shape, self.features))
         return jnp.take(embedding, indices, axis=0)
@@ -101,10 +114,13 @@ class Embed(Module):
             f"embed(jnp.clip(ids, 0, {n - 1}))",
         )
 
-    def attend(self, query: jax.Array) -> jax.Array:
-        """Similarity of ``query`` (``(..., features)``) to every row: ``(..., num_embeddings)``."""
+    def attend(self, query: jax.Array, out_sharding: Any = None) -> jax.Array:
+        """Similarity of ``query`` (``(..., features)``) to every row: ``(..., num_embeddings)``.
+
+        ``out_sharding`` is the sharding of the scores, handed to ``jnp.dot``.
+        """
         fix = f"pass queries of shape (..., {self.features})"
         check_rank(self, query, minimum=1, what="features last", fix=fix)
         check_feature_axis(self, query, axis=-1, size=self.features, name="features", fix=fix)
         query, embedding = promote_dtype((as_array(query), self.embedding[...]), dtype=self.dtype)
-        return jnp.dot(query, embedding.T)
+        return jnp.dot(query, embedding.T, out_sharding=out_sharding)

@@ -23,6 +23,7 @@ from jax import lax
 from nnx_graph import LayerInputError, Module
 from nnx_layers._checks import as_array, check_array
 from nnx_layers._dtypes import promote_dtype
+from nnx_layers._params import NO_METADATA, check_metadata, make_param, product_options
 from nnx_layers.initializers import Initializer, lecun_normal, zeros_init
 from nnx_variables import Param, Rngs
 
@@ -64,8 +65,13 @@ class LinearGeneral(Module):
         precision: Any = None,
         dot_general: Callable[..., jax.Array] | None = None,
         preferred_element_type: Any = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
+        check_metadata(
+            "nnx.LinearGeneral", kernel_metadata=kernel_metadata, bias_metadata=bias_metadata
+        )
         self.in_features = _as_tuple(in_features)
         self.out_features = _as_tuple(out_features)
         self.axis = _as_tuple(axis)
@@ -86,12 +92,13 @@ class LinearGeneral(Module):
         batch_shape = tuple(size for _, size in self.batch_axis)
         shape = (*batch_shape, *self.in_features, *self.out_features)
         flat = (math.prod(shape[: -len(self.out_features)]), math.prod(self.out_features))
-        self.kernel = Param(jnp.reshape(kernel_init(rngs.params(), flat, param_dtype), shape))
+        kernel = kernel_init(rngs.params(), flat, param_dtype)
+        self.kernel = make_param(kernel, kernel_metadata, shape=shape)
         bias_shape = (*batch_shape, *self.out_features)
         self.bias: Param[jax.Array] | None = None
         if use_bias:
             bias = bias_init(rngs.params(), (math.prod(bias_shape),), param_dtype)
-            self.bias = Param(jnp.reshape(bias, bias_shape))
+            self.bias = make_param(bias, bias_metadata, shape=bias_shape)
         self.use_bias = use_bias
         self.dtype = dtype
         self.param_dtype = param_dtype
@@ -99,8 +106,11 @@ class LinearGeneral(Module):
         self.dot_general = dot_general
         self.preferred_element_type = preferred_element_type
 
-    def __call__(self, inputs: jax.Array) -> jax.Array:
-        """Contract ``inputs`` over ``axis`` (and batch over ``batch_axis``)."""
+    def __call__(self, inputs: jax.Array, out_sharding: Any = None) -> jax.Array:
+        """Contract ``inputs`` over ``axis`` (and batch over ``batch_axis``).
+
+        ``out_sharding`` is the sharding of the product, handed to ``dot_general``.
+        """
         check_array(self, inputs)
         x = as_array(inputs)
         axis = tuple(a % x.ndim if -x.ndim <= a < x.ndim else a for a in self.axis)
@@ -118,9 +128,7 @@ class LinearGeneral(Module):
         bias = None if self.bias is None else self.bias[...]
         x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
         dot = lax.dot_general if self.dot_general is None else self.dot_general
-        extra = {}
-        if self.preferred_element_type is not None:
-            extra["preferred_element_type"] = self.preferred_element_type
+        extra = product_options(self.preferred_element_type, out_sharding)
         y = dot(
             x,
             kernel,
@@ -162,13 +170,18 @@ class Einsum(Module):
         bias_init: Initializer = default_bias_init,
         einsum_op: Callable[..., jax.Array] = jnp.einsum,
         preferred_element_type: Any = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
         einsum_str = _check_einsum(einsum_str)
-        self.kernel = Param(kernel_init(rngs.params(), tuple(kernel_shape), param_dtype))
+        check_metadata("nnx.Einsum", kernel_metadata=kernel_metadata, bias_metadata=bias_metadata)
+        kernel = kernel_init(rngs.params(), tuple(kernel_shape), param_dtype)
+        self.kernel = make_param(kernel, kernel_metadata)
         self.bias: Param[jax.Array] | None = None
         if bias_shape is not None:
-            self.bias = Param(bias_init(rngs.params(), tuple(bias_shape), param_dtype))
+            bias = bias_init(rngs.params(), tuple(bias_shape), param_dtype)
+            self.bias = make_param(bias, bias_metadata)
         self.einsum_str = einsum_str
         self.kernel_shape = tuple(kernel_shape)
         self.bias_shape = None if bias_shape is None else tuple(bias_shape)
@@ -178,17 +191,20 @@ class Einsum(Module):
         self.einsum_op = einsum_op
         self.preferred_element_type = preferred_element_type
 
-    def __call__(self, inputs: jax.Array, einsum_str: str | None = None) -> jax.Array:
-        """Apply the einsum (``einsum_str`` here overrides the stored one)."""
+    def __call__(
+        self, inputs: jax.Array, einsum_str: str | None = None, out_sharding: Any = None
+    ) -> jax.Array:
+        """Apply the einsum (``einsum_str`` here overrides the stored one).
+
+        ``out_sharding`` is the sharding of the product, handed to ``einsum_op``.
+        """
         spec = self.einsum_str if einsum_str is None else _check_einsum(einsum_str)
         check_array(self, inputs)
         bias = None if self.bias is None else self.bias[...]
         x, kernel, bias = promote_dtype(
             (as_array(inputs), self.kernel[...], bias), dtype=self.dtype
         )
-        extra = {}
-        if self.preferred_element_type is not None:
-            extra["preferred_element_type"] = self.preferred_element_type
+        extra = product_options(self.preferred_element_type, out_sharding)
         y = self.einsum_op(spec, x, kernel, precision=self.precision, **extra)
         if bias is not None:
             y = y + jnp.reshape(bias, _bias_shape(spec, self.kernel_shape, y.ndim))

@@ -8,7 +8,7 @@ batch axis.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -19,6 +19,13 @@ from nnx_graph import Module
 from nnx_layers._checks import as_array, check_feature_axis, check_rank
 from nnx_layers._dtypes import PromoteDtype
 from nnx_layers._dtypes import promote_dtype as default_promote_dtype
+from nnx_layers._params import (
+    NO_METADATA,
+    check_metadata,
+    make_param,
+    optional_param,
+    product_options,
+)
 from nnx_layers.initializers import Initializer, lecun_normal, zeros_init
 from nnx_variables import Param, Rngs
 
@@ -60,11 +67,16 @@ class Linear(Module):
         dot_general: Callable[..., jax.Array] = lax.dot_general,
         promote_dtype: PromoteDtype = default_promote_dtype,
         preferred_element_type: Any = None,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
-        self.kernel = Param(kernel_init(rngs.params(), (in_features, out_features), param_dtype))
-        self.bias: Param[jax.Array] | None = (
-            Param(bias_init(rngs.params(), (out_features,), param_dtype)) if use_bias else None
+        check_metadata("nnx.Linear", kernel_metadata=kernel_metadata, bias_metadata=bias_metadata)
+        self.kernel = make_param(
+            kernel_init(rngs.params(), (in_features, out_features), param_dtype), kernel_metadata
+        )
+        self.bias: Param[jax.Array] | None = optional_param(
+            use_bias, bias_init, rngs, (out_features,), param_dtype, bias_metadata
         )
         self.in_features = in_features
         self.out_features = out_features
@@ -76,8 +88,12 @@ class Linear(Module):
         self.promote_dtype = promote_dtype
         self.preferred_element_type = preferred_element_type
 
-    def __call__(self, inputs: jax.Array) -> jax.Array:
-        """Apply the layer to ``inputs`` of shape ``(..., in_features)``."""
+    def __call__(self, inputs: jax.Array, out_sharding: Any = None) -> jax.Array:
+        """Apply the layer to ``inputs`` of shape ``(..., in_features)``.
+
+        ``out_sharding`` (a ``PartitionSpec`` under an Explicit mesh) is the sharding of
+        the product, handed to ``dot_general`` as flax 0.12 does.
+        """
         fix = (
             f"pass inputs of shape (..., {self.in_features}), or build the layer as "
             f"{type(self).__name__}({_last(inputs)}, {self.out_features}, ...)"
@@ -90,10 +106,7 @@ class Linear(Module):
         x, kernel, bias = self.promote_dtype(
             (as_array(inputs), self.kernel[...], bias), dtype=self.dtype
         )
-        # Passed only when set, so a user's dot_general need not accept it (as in flax).
-        extra = {}
-        if self.preferred_element_type is not None:
-            extra["preferred_element_type"] = self.preferred_element_type
+        extra = product_options(self.preferred_element_type, out_sharding)
         contract = (((x.ndim - 1,), (0,)), ((), ()))
         y = self.dot_general(x, kernel, contract, precision=self.precision, **extra)
         if bias is not None:

@@ -9,7 +9,7 @@ optimizer filtered on ``LoRAParam`` trains them alone while the base weights sta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import jax
@@ -19,6 +19,7 @@ from nnx_graph import Module, Variable, describe, message
 from nnx_layers._checks import as_array, check_feature_axis, check_rank
 from nnx_layers._dtypes import promote_dtype
 from nnx_layers._linear import Linear
+from nnx_layers._params import NO_METADATA, check_metadata, make_param
 from nnx_layers.initializers import Initializer, he_uniform, zeros
 from nnx_variables import Param, Rngs
 
@@ -63,8 +64,11 @@ class LoRA(Module):
         a_initializer: Initializer = default_a_initializer,
         b_initializer: Initializer = default_b_initializer,
         lora_param_type: type[Variable[Any]] = LoRAParam,
+        a_metadata: Mapping[str, Any] = NO_METADATA,
+        b_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
+        check_metadata("nnx.LoRA", a_metadata=a_metadata, b_metadata=b_metadata)
         if base_module is not None and not callable(base_module):
             raise TypeError(
                 message(
@@ -73,12 +77,10 @@ class LoRA(Module):
                     fix="nnx.LoRA(din, rank, dout, base_module=linear, rngs=rngs)",
                 )
             )
-        self.lora_a = lora_param_type(
-            a_initializer(rngs.params(), (in_features, lora_rank), param_dtype)
-        )
-        self.lora_b = lora_param_type(
-            b_initializer(rngs.params(), (lora_rank, out_features), param_dtype)
-        )
+        a = a_initializer(rngs.params(), (in_features, lora_rank), param_dtype)
+        self.lora_a = make_param(a, a_metadata, kind=lora_param_type)
+        b = b_initializer(rngs.params(), (lora_rank, out_features), param_dtype)
+        self.lora_b = make_param(b, b_metadata, kind=lora_param_type)
         self.in_features = in_features
         self.lora_rank = lora_rank
         self.out_features = out_features
@@ -126,9 +128,12 @@ class LoRALinear(Linear):
         a_initializer: Initializer = default_a_initializer,
         b_initializer: Initializer = default_b_initializer,
         lora_param_type: type[Variable[Any]] = LoRAParam,
+        a_metadata: Mapping[str, Any] = NO_METADATA,
+        b_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
         **kwargs: Any,
     ) -> None:
+        check_metadata("nnx.LoRALinear", a_metadata=a_metadata, b_metadata=b_metadata)
         super().__init__(in_features, out_features, rngs=rngs, **kwargs)
         self.lora = LoRA(
             in_features,
@@ -139,9 +144,11 @@ class LoRALinear(Linear):
             a_initializer=a_initializer,
             b_initializer=b_initializer,
             lora_param_type=lora_param_type,
+            a_metadata=a_metadata,
+            b_metadata=b_metadata,
             rngs=rngs,
         )
 
-    def __call__(self, inputs: jax.Array) -> jax.Array:
-        """The Linear output plus the low-rank update."""
-        return super().__call__(inputs) + self.lora(inputs)
+    def __call__(self, inputs: jax.Array, out_sharding: Any = None) -> jax.Array:
+        """The Linear output (its product sharded as ``out_sharding``) plus the update."""
+        return super().__call__(inputs, out_sharding=out_sharding) + self.lora(inputs)

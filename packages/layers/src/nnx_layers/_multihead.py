@@ -14,7 +14,7 @@ index. Feeding a sequence one token at a time reproduces the causal full-sequenc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -26,6 +26,7 @@ from nnx_layers._attention import combine_masks, dot_product_attention
 from nnx_layers._checks import check_feature_axis, check_rank
 from nnx_layers._general import LinearGeneral, default_kernel_init
 from nnx_layers._normalization import LayerNorm
+from nnx_layers._params import NO_METADATA, check_metadata
 from nnx_layers.initializers import Initializer, zeros_init
 from nnx_variables import Cache, Rngs, RngStream
 
@@ -71,7 +72,22 @@ class MultiHeadAttention(Module):
         normalize_qk: bool = False,
         rngs: Rngs,
         keep_rngs: bool = True,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        out_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
+        out_bias_metadata: Mapping[str, Any] = NO_METADATA,
+        query_ln_scale_metadata: Mapping[str, Any] = NO_METADATA,
+        key_ln_scale_metadata: Mapping[str, Any] = NO_METADATA,
     ) -> None:
+        check_metadata(
+            "nnx.MultiHeadAttention",
+            kernel_metadata=kernel_metadata,
+            out_kernel_metadata=out_kernel_metadata,
+            bias_metadata=bias_metadata,
+            out_bias_metadata=out_bias_metadata,
+            query_ln_scale_metadata=query_ln_scale_metadata,
+            key_ln_scale_metadata=key_ln_scale_metadata,
+        )
         self.num_heads = num_heads
         self.in_features = in_features
         self.qkv_features = in_features if qkv_features is None else qkv_features
@@ -107,6 +123,8 @@ class MultiHeadAttention(Module):
                 bias_init=bias_init,
                 use_bias=use_bias,
                 precision=precision,
+                kernel_metadata=kernel_metadata,
+                bias_metadata=bias_metadata,
                 rngs=rngs,
             )
 
@@ -117,8 +135,8 @@ class MultiHeadAttention(Module):
         self.key_ln: LayerNorm | None = None
         if normalize_qk:
             norm = dict(use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-            self.query_ln = LayerNorm(self.head_dim, **norm)
-            self.key_ln = LayerNorm(self.head_dim, **norm)
+            self.query_ln = LayerNorm(self.head_dim, scale_metadata=query_ln_scale_metadata, **norm)
+            self.key_ln = LayerNorm(self.head_dim, scale_metadata=key_ln_scale_metadata, **norm)
         self.out = LinearGeneral(
             (num_heads, self.head_dim),
             self.out_features,
@@ -129,6 +147,9 @@ class MultiHeadAttention(Module):
             dtype=dtype,
             param_dtype=param_dtype,
             precision=precision,
+            # An empty mapping falls back too, as in flax (``out_kernel_metadata or ...``).
+            kernel_metadata=out_kernel_metadata or kernel_metadata,
+            bias_metadata=out_bias_metadata or bias_metadata,
             rngs=rngs,
         )
         self.rngs = rngs.dropout.fork() if keep_rngs and dropout_rate > 0 else None

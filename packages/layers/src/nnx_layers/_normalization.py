@@ -9,7 +9,7 @@ promotion.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -19,8 +19,9 @@ from jax import lax
 from nnx_graph import Module
 from nnx_layers._checks import as_array, check_array, check_feature_axes
 from nnx_layers._dtypes import promote_dtype, statistics_dtype
+from nnx_layers._params import NO_METADATA, check_metadata, optional_param
 from nnx_layers.initializers import Initializer, ones, zeros
-from nnx_variables import BatchStat, Param, Rngs
+from nnx_variables import BatchStat, Rngs
 
 
 def canonical_axes(axes: int | Sequence[int], ndim: int) -> tuple[int, ...]:
@@ -146,19 +147,18 @@ class BatchNorm(Module):
         scale_init: Initializer = ones,
         axis_name: str | None = None,
         use_fast_variance: bool = True,
+        scale_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
+        check_metadata("nnx.BatchNorm", scale_metadata=scale_metadata, bias_metadata=bias_metadata)
         shape = (num_features,)
         self.mean = BatchStat(jnp.zeros(shape, jnp.float32))
         self.var = BatchStat(jnp.ones(shape, jnp.float32))
         # Keys are drawn even for the default constant initialisers, so that the keys a
         # model consumes do not depend on which initialisers it uses.
-        self.scale: Param[jax.Array] | None = (
-            Param(scale_init(rngs.params(), shape, param_dtype)) if use_scale else None
-        )
-        self.bias: Param[jax.Array] | None = (
-            Param(bias_init(rngs.params(), shape, param_dtype)) if use_bias else None
-        )
+        self.scale = optional_param(use_scale, scale_init, rngs, shape, param_dtype, scale_metadata)
+        self.bias = optional_param(use_bias, bias_init, rngs, shape, param_dtype, bias_metadata)
         self.num_features = num_features
         self.use_running_average = use_running_average
         self.axis = axis if isinstance(axis, int) else tuple(axis)
@@ -255,15 +255,14 @@ class LayerNorm(Module):
         feature_axes: int | Sequence[int] = -1,
         axis_name: str | None = None,
         use_fast_variance: bool = True,
+        scale_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
+        check_metadata("nnx.LayerNorm", scale_metadata=scale_metadata, bias_metadata=bias_metadata)
         shape = (num_features,)
-        self.scale: Param[jax.Array] | None = (
-            Param(scale_init(rngs.params(), shape, param_dtype)) if use_scale else None
-        )
-        self.bias: Param[jax.Array] | None = (
-            Param(bias_init(rngs.params(), shape, param_dtype)) if use_bias else None
-        )
+        self.scale = optional_param(use_scale, scale_init, rngs, shape, param_dtype, scale_metadata)
+        self.bias = optional_param(use_bias, bias_init, rngs, shape, param_dtype, bias_metadata)
         self.num_features = num_features
         self.epsilon = epsilon
         self.dtype = dtype

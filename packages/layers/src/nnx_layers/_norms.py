@@ -9,7 +9,7 @@ The input's first axis is the batch and its last the channels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax
@@ -24,12 +24,9 @@ from nnx_layers._normalization import (
     canonical_axes,
     normalize,
 )
+from nnx_layers._params import NO_METADATA, check_metadata, optional_param
 from nnx_layers.initializers import Initializer, ones, zeros
 from nnx_variables import Param, Rngs
-
-
-def _param(use: bool, init: Initializer, rngs: Rngs, n: int, dtype: Any) -> Param[jax.Array] | None:
-    return Param(init(rngs.params(), (n,), dtype)) if use else None
 
 
 def _value(p: Param[jax.Array] | None) -> jax.Array | None:
@@ -59,9 +56,12 @@ class RMSNorm(Module):
         feature_axes: int | Sequence[int] = -1,
         axis_name: str | None = None,
         use_fast_variance: bool = True,
+        scale_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
-        self.scale = _param(use_scale, scale_init, rngs, num_features, param_dtype)
+        check_metadata("nnx.RMSNorm", scale_metadata=scale_metadata)
+        shape = (num_features,)
+        self.scale = optional_param(use_scale, scale_init, rngs, shape, param_dtype, scale_metadata)
         self.num_features = num_features
         self.epsilon = epsilon
         self.dtype = dtype
@@ -127,8 +127,11 @@ class GroupNorm(Module):
         reduction_axes: int | Sequence[int] | None = None,
         axis_name: str | None = None,
         use_fast_variance: bool = True,
+        scale_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
+        check_metadata("nnx.GroupNorm", scale_metadata=scale_metadata, bias_metadata=bias_metadata)
         if (num_groups is None) == (group_size is None):
             raise ValueError(
                 "nnx.GroupNorm: give exactly one of num_groups and group_size, got "
@@ -149,8 +152,9 @@ class GroupNorm(Module):
         self.num_features = num_features
         self.num_groups = groups
         self.group_size = size
-        self.scale = _param(use_scale, scale_init, rngs, num_features, param_dtype)
-        self.bias = _param(use_bias, bias_init, rngs, num_features, param_dtype)
+        shape = (num_features,)
+        self.scale = optional_param(use_scale, scale_init, rngs, shape, param_dtype, scale_metadata)
+        self.bias = optional_param(use_bias, bias_init, rngs, shape, param_dtype, bias_metadata)
         self.epsilon = epsilon
         self.dtype = dtype
         self.param_dtype = param_dtype
@@ -228,10 +232,16 @@ class InstanceNorm(Module):
         feature_axes: int | Sequence[int] = -1,
         axis_name: str | None = None,
         use_fast_variance: bool = True,
+        scale_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
-        self.scale = _param(use_scale, scale_init, rngs, num_features, param_dtype)
-        self.bias = _param(use_bias, bias_init, rngs, num_features, param_dtype)
+        check_metadata(
+            "nnx.InstanceNorm", scale_metadata=scale_metadata, bias_metadata=bias_metadata
+        )
+        shape = (num_features,)
+        self.scale = optional_param(use_scale, scale_init, rngs, shape, param_dtype, scale_metadata)
+        self.bias = optional_param(use_bias, bias_init, rngs, shape, param_dtype, bias_metadata)
         self.num_features = num_features
         self.epsilon = epsilon
         self.dtype = dtype

@@ -9,7 +9,7 @@ its keys from ``rngs.carry``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -17,6 +17,7 @@ import jax.numpy as jnp
 
 from nnx_graph import Module
 from nnx_layers._linear import Linear
+from nnx_layers._params import NO_METADATA, check_metadata
 from nnx_layers.initializers import Initializer, lecun_normal, orthogonal, zeros_init
 from nnx_variables import Rngs, RngStream
 
@@ -79,14 +80,18 @@ class SimpleCell(_Cell):
         kernel_init: Initializer = lecun_normal(),  # noqa: B008  (pure function)
         recurrent_kernel_init: Initializer = orthogonal(),  # noqa: B008
         bias_init: Initializer = zeros_init(),  # noqa: B008
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
-        common = dict(out_features=hidden_features, dtype=dtype, param_dtype=param_dtype)
-        self.dense_h = Linear(
-            hidden_features, use_bias=False, kernel_init=recurrent_kernel_init, rngs=rngs, **common
+        _check_metadata(self, kernel_metadata, recurrent_kernel_metadata, bias_metadata)
+        common = dict(out_features=hidden_features, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.dense_h = _dense(
+            hidden_features, (recurrent_kernel_init, recurrent_kernel_metadata), None, **common
         )
-        self.dense_i = Linear(
-            in_features, kernel_init=kernel_init, bias_init=bias_init, rngs=rngs, **common
+        self.dense_i = _dense(
+            in_features, (kernel_init, kernel_metadata), (bias_init, bias_metadata), **common
         )
         self.in_features = in_features
         self.hidden_features = hidden_features
@@ -140,17 +145,23 @@ class LSTMCell(_Cell):
         bias_init: Initializer = zeros_init(),  # noqa: B008
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
-        common = dict(out_features=hidden_features, dtype=dtype, param_dtype=param_dtype)
+        _check_metadata(self, kernel_metadata, recurrent_kernel_metadata, bias_metadata)
+        common = dict(out_features=hidden_features, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
         def dense_i() -> Linear:
-            return Linear(in_features, use_bias=False, kernel_init=kernel_init, rngs=rngs, **common)
+            return _dense(in_features, (kernel_init, kernel_metadata), None, **common)
 
         def dense_h() -> Linear:
-            init = recurrent_kernel_init
-            return Linear(
-                hidden_features, kernel_init=init, bias_init=bias_init, rngs=rngs, **common
+            return _dense(
+                hidden_features,
+                (recurrent_kernel_init, recurrent_kernel_metadata),
+                (bias_init, bias_metadata),
+                **common,
             )
 
         self.ii, self.if_, self.ig, self.io = dense_i(), dense_i(), dense_i(), dense_i()
@@ -218,17 +229,20 @@ class OptimizedLSTMCell(LSTMCell):
         bias_init: Initializer = zeros_init(),  # noqa: B008
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
-        common = dict(out_features=4 * hidden_features, dtype=dtype, param_dtype=param_dtype)
-        self.dense_i = Linear(
-            in_features, use_bias=False, kernel_init=kernel_init, rngs=rngs, **common
+        _check_metadata(self, kernel_metadata, recurrent_kernel_metadata, bias_metadata)
+        common = dict(
+            out_features=4 * hidden_features, dtype=dtype, param_dtype=param_dtype, rngs=rngs
         )
-        self.dense_h = Linear(
+        self.dense_i = _dense(in_features, (kernel_init, kernel_metadata), None, **common)
+        self.dense_h = _dense(
             hidden_features,
-            kernel_init=recurrent_kernel_init,
-            bias_init=bias_init,
-            rngs=rngs,
+            (recurrent_kernel_init, recurrent_kernel_metadata),
+            (bias_init, bias_metadata),
             **common,
         )
         self.in_features = in_features
@@ -274,14 +288,20 @@ class GRUCell(_Cell):
         bias_init: Initializer = zeros_init(),  # noqa: B008
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
+        kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
+        bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
-        common = dict(out_features=3 * hidden_features, dtype=dtype, param_dtype=param_dtype)
-        self.dense_i = Linear(
-            in_features, kernel_init=kernel_init, bias_init=bias_init, rngs=rngs, **common
+        _check_metadata(self, kernel_metadata, recurrent_kernel_metadata, bias_metadata)
+        common = dict(
+            out_features=3 * hidden_features, dtype=dtype, param_dtype=param_dtype, rngs=rngs
         )
-        self.dense_h = Linear(
-            hidden_features, use_bias=False, kernel_init=recurrent_kernel_init, rngs=rngs, **common
+        self.dense_i = _dense(
+            in_features, (kernel_init, kernel_metadata), (bias_init, bias_metadata), **common
+        )
+        self.dense_h = _dense(
+            hidden_features, (recurrent_kernel_init, recurrent_kernel_metadata), None, **common
         )
         self.in_features = in_features
         self.hidden_features = hidden_features
@@ -308,3 +328,29 @@ class GRUCell(_Cell):
     ) -> jax.Array:
         """The initial hidden state for inputs of ``input_shape`` (zeros by default)."""
         return self._state(input_shape, rngs, carry_init)
+
+
+def _check_metadata(cell: Module, *metadata: Mapping[str, Any]) -> None:
+    """Refuse a metadata keyword that is not a mapping before the first Linear draws."""
+    names = ("kernel_metadata", "recurrent_kernel_metadata", "bias_metadata")
+    check_metadata(f"nnx.{type(cell).__name__}", **dict(zip(names, metadata, strict=True)))
+
+
+def _dense(
+    in_features: int,
+    kernel: tuple[Initializer, Mapping[str, Any]],
+    bias: tuple[Initializer, Mapping[str, Any]] | None,
+    **common: Any,
+) -> Linear:
+    """One of a cell's Linears: ``kernel`` and ``bias`` are (initializer, metadata) pairs."""
+    bias_init, bias_metadata = bias if bias is not None else (zeros_init(), NO_METADATA)
+    kernel_init, kernel_metadata = kernel
+    return Linear(
+        in_features,
+        use_bias=bias is not None,
+        kernel_init=kernel_init,
+        bias_init=bias_init,
+        kernel_metadata=kernel_metadata,
+        bias_metadata=bias_metadata,
+        **common,
+    )

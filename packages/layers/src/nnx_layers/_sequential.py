@@ -7,18 +7,21 @@ functions (``nnx.relu``) may sit between modules; they are static and cost nothi
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 from nnx_graph import Module, describe, message
+from nnx_variables import Rngs
 
 
 class Sequential(Module):
     """Compose callables: ``Sequential(f, g)(x) == g(f(x))``.
 
     A tuple output is passed on as positional arguments and a dict output as keyword
-    arguments, so layers returning several values can still be chained. The arguments of
-    the call go to the first layer; an empty Sequential returns its single input unchanged.
+    arguments, so layers returning several values can still be chained (as in flax 0.10
+    and 0.12). The arguments of the call go to the first layer, except ``rngs``, which
+    goes to every layer whose call takes ``rngs`` (a ``Dropout``) and to no other.
 
     >>> import jax.numpy as jnp
     >>> from nnx_variables import Rngs
@@ -45,22 +48,23 @@ class Sequential(Module):
             )
         self.layers = list(layers)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Apply every layer in order."""
+    def __call__(self, *args: Any, rngs: Rngs | None = None, **kwargs: Any) -> Any:
+        """Apply every layer in order; ``rngs`` goes to each layer that takes ``rngs``.
+
+        With no layers, the input comes back as flax 0.12 gives it: the one argument,
+        a tuple of several, the keyword arguments as a dict, or ``None`` for nothing
+        (0.10 returned ``None`` whatever it was given).
+        """
         if not self.layers:
-            if len(args) != 1 or kwargs:
-                raise TypeError(
-                    message(
-                        "nnx.Sequential with no layers can only pass one input through, got "
-                        f"{len(args)} positional and {len(kwargs)} keyword arguments.",
-                        fix="add layers, e.g. nnx.Sequential(layer1, layer2)",
-                    )
-                )
-            return args[0]
+            if args:
+                return args[0] if len(args) == 1 else args
+            return kwargs or None
         output: Any = None
         for i, layer in enumerate(self.layers):
             if i > 0:
                 args, kwargs = _as_arguments(output)
+            if rngs is not None and _takes_rngs(layer):
+                kwargs = {**kwargs, "rngs": rngs}
             output = layer(*args, **kwargs)
         return output
 
@@ -71,3 +75,17 @@ def _as_arguments(output: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if isinstance(output, dict):
         return (), output
     return (output,), {}
+
+
+def _takes_rngs(layer: Callable[..., Any]) -> bool:
+    """Whether ``layer`` has an ``rngs`` parameter that can be given by keyword.
+
+    flax 0.12 asks the same question but lets ``inspect.signature`` raise for callables
+    it cannot read (builtins such as ``max``); those take no ``rngs`` here.
+    """
+    try:
+        parameters = inspect.signature(layer).parameters
+    except (TypeError, ValueError):
+        return False
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return "rngs" in parameters and parameters["rngs"].kind in keyword

@@ -50,6 +50,8 @@ class EMA(Object):
     (1.0, True)
     """
 
+    _nnx_root_name = "ema"  # errors read ``ema.params.w``
+
     def __init__(self, params: Any, decay: float, *, only: Filter = ...) -> None:
         if isinstance(only, list):  # a GraphDef holds the filter, so it must be hashable
             only = tuple(only)

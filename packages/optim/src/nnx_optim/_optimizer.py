@@ -77,6 +77,8 @@ class Optimizer(Object):
     (0.0, 1)
     """
 
+    _nnx_root_name = "optimizer"  # errors read ``optimizer.model.w``, not ``model.model.w``
+
     def __init__(self, model: Any, tx: optax.GradientTransformation, wrt: Filter = Param) -> None:
         if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
             raise TypeError(
@@ -177,9 +179,7 @@ class Optimizer(Object):
             raise
         new_flat = {
             path: _value(leaf)
-            for path, leaf in (
-                State.wrap(new_params) if type(new_params) is dict else new_params
-            )
+            for path, leaf in (State.wrap(new_params) if type(new_params) is dict else new_params)
             .flat_dict()
             .items()
         }

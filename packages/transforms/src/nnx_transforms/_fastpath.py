@@ -17,7 +17,7 @@ with their objects, and a loop passing many objects through one function hits fo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -45,8 +45,13 @@ class CallCache:
         kwargs: dict[str, Any],
         statics: tuple[tuple[Any, Any], ...] = (),
         root_names: Sequence[str] | None = None,
+        fun: Callable[..., Any] | None = None,
+        op: str | None = None,
     ) -> Lifted:
-        """The Lifted inputs for this call: cached when still valid, else built anew."""
+        """The Lifted inputs for this call: cached when still valid, else built anew.
+
+        ``fun`` and ``op`` word the errors of a walk (see ``lift``); a hit pays nothing.
+        """
         others: list[Any] = []
         if not kwargs and all(isinstance(arg, GRAPH_TYPES) for arg in args):
             # The usual training step, ``step(model, optimizer)``: objects only, so their
@@ -60,7 +65,9 @@ class CallCache:
             others = [x for x in leaves if not isinstance(x, GRAPH_TYPES)]
 
         def build() -> tuple[Lifted, Lifted]:
-            lifted = lift(args, kwargs, statics=statics, root_names=root_names, watch=True)
+            lifted = lift(
+                args, kwargs, statics=statics, root_names=root_names, watch=True, fun=fun, op=op
+            )
             return lifted, Lifted(lifted.spec, lifted.flat.cached_copy(roots), [], ())
 
         lifted, hit = _CALLS.lookup(key, roots, build)

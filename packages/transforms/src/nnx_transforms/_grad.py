@@ -20,6 +20,7 @@ from typing import Any
 import jax
 
 from nnx_graph import Filter, State, Variable, describe, message, to_predicate
+from nnx_transforms._graph_modes import Modes
 from nnx_transforms._protocol import (
     GRAPH_TYPES,
     Lifted,
@@ -146,7 +147,7 @@ def _make_grad(
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        lifted = lift(args, kwargs)
+        lifted = lift(args, kwargs, fun=f, op=op)
         part = _Partition(lifted, args, kwargs, specs)
         flat = lifted.flat
         graph_values = flat.read_leaves()
@@ -162,6 +163,7 @@ def _make_grad(
             )
             box: list[Any] = []
 
+            @functools.wraps(f)  # named as the user's function in errors
             def split_loss(*a: Any, **k: Any) -> Any:
                 out = f(*a, **k)
                 if has_aux:
@@ -179,7 +181,7 @@ def _make_grad(
                 return None
 
             result = call_pure(
-                split_loss, lifted.spec, graph_leaves, other_leaves, changed_only=False
+                split_loss, lifted.spec, graph_leaves, other_leaves, changed_only=False, op=op
             )
             _check_scalar_loss(box[0], op, has_aux)
             return box[0], result
@@ -293,6 +295,8 @@ def grad(
     has_aux: bool = False,
     holomorphic: bool = False,
     allow_int: bool = False,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Any:
     """``jax.grad`` whose arguments may be Objects; gradients of Objects are States.
 
@@ -307,9 +311,18 @@ def grad(
     """
     if f is None:
         return functools.partial(
-            grad, argnums=argnums, has_aux=has_aux, holomorphic=holomorphic, allow_int=allow_int
+            grad,
+            argnums=argnums,
+            has_aux=has_aux,
+            holomorphic=holomorphic,
+            allow_int=allow_int,
+            graph=graph,
+            graph_updates=graph_updates,
         )
-    return _make_grad(f, argnums, has_aux, False, holomorphic, allow_int)
+    modes = Modes(graph, graph_updates, "nnx.grad")
+    return modes.checked(
+        _make_grad(modes.function(f), argnums, has_aux, False, holomorphic, allow_int)
+    )
 
 
 def value_and_grad(
@@ -319,6 +332,8 @@ def value_and_grad(
     has_aux: bool = False,
     holomorphic: bool = False,
     allow_int: bool = False,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Any:
     """Like ``grad``, returning ``(value, grads)`` (``((value, aux), grads)`` with aux).
 
@@ -338,5 +353,10 @@ def value_and_grad(
             has_aux=has_aux,
             holomorphic=holomorphic,
             allow_int=allow_int,
+            graph=graph,
+            graph_updates=graph_updates,
         )
-    return _make_grad(f, argnums, has_aux, True, holomorphic, allow_int)
+    modes = Modes(graph, graph_updates, "nnx.value_and_grad")
+    return modes.checked(
+        _make_grad(modes.function(f), argnums, has_aux, True, holomorphic, allow_int)
+    )

@@ -17,9 +17,12 @@ import jax
 
 from nnx_graph import message
 from nnx_transforms._fastpath import CallCache
-from nnx_transforms._jit_lower import Lowered
+from nnx_transforms._graph_modes import Modes
+from nnx_transforms._jit_lower import Lowered, Traced
+from nnx_transforms._jit_lower import eval_shape as jit_eval_shape
 from nnx_transforms._jit_shardings import check_in_shardings, constrain_outputs, leaf_shardings
 from nnx_transforms._jit_untraceable import untraceable_error
+from nnx_transforms._labels import label_positions
 from nnx_transforms._protocol import (
     Entered,
     InputSpec,
@@ -113,8 +116,13 @@ class JitWrapped:
         device: Any = None,
         backend: str | None = None,
         inline: bool = False,
+        graph: bool | None = None,
+        graph_updates: bool | None = None,
     ) -> None:
         functools.update_wrapper(self, fun)
+        self._modes = Modes(graph, graph_updates, "nnx.jit")
+        self._trees: set[InputSpec] = set()  # input structures tree mode has checked
+        fun = self._modes.function(fun)
         self.fun = fun
         self._signature = _signature(fun)
         self.static_argnums = _as_tuple(static_argnums)
@@ -180,6 +188,7 @@ class JitWrapped:
             other_leaves,
             changed_only=self._changed_only,
             check=self._check_result,
+            op="nnx.jit",
         )
 
     def _check_result(self, entered: Entered, walked: Walked, out: Any) -> None:
@@ -188,7 +197,11 @@ class JitWrapped:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         args, kwargs, statics = self._take_statics(args, kwargs)
-        lifted = self._cache.lift(args, kwargs, statics)
+        lifted = self._cache.lift(args, kwargs, statics, fun=self.fun, op="nnx.jit")
+        if not self._modes.graph and lifted.spec not in self._trees:
+            # Sharing is part of the structure, so one check per input structure will do.
+            self._modes.check(args, kwargs)
+            self._trees.add(lifted.spec)
         graph_values = lifted.flat.read_leaves()
         layout = self._layout(lifted, args, kwargs) if not self._changed_only else None
         jitted = (
@@ -253,7 +266,7 @@ class JitWrapped:
         if not self._static_positions and not self._static_names:
             return args, kwargs, ()
         positional = [
-            (i, _check_static(a, f"args[{i}]"))
+            (i, _check_static(a, label_positions(self._signature or (), [i])[0]))
             for i, a in enumerate(args)
             if i in self._static_positions
         ]
@@ -295,7 +308,7 @@ class JitWrapped:
         included, and writes their new state back, as a call does.
         """
         args, kwargs, statics = self._take_statics(args, kwargs)
-        lifted = self._cache.lift(args, kwargs, statics)
+        lifted = self._cache.lift(args, kwargs, statics, fun=self.fun, op="nnx.jit")
         jitted = (
             self._jitted
             if self._in_shardings is None
@@ -311,6 +324,23 @@ class JitWrapped:
                 raise
             raise clearer from error
         return Lowered(lowered, self, lifted.spec)
+
+    def trace(self, *args: Any, **kwargs: Any) -> Traced:
+        """Trace for the given arguments: JAX's ``Traced`` (``.jaxpr``, ``.lower()``).
+
+        ``.lower().compile()`` takes the same arguments as this function, objects
+        included, as ``lower`` does.
+        """
+        args, kwargs, statics = self._take_statics(args, kwargs)
+        lifted = self._cache.lift(args, kwargs, statics, fun=self.fun, op="nnx.jit")
+        traced = self._jitted.trace(
+            lifted.spec, None, [], lifted.flat.read_leaves(), [], lifted.other_leaves
+        )
+        return Traced(traced, self, lifted.spec)
+
+    def eval_shape(self, *args: Any, **kwargs: Any) -> Any:
+        """The result's shapes and dtypes, as ``nnx.eval_shape``; the objects are untouched."""
+        return jit_eval_shape(self, args, kwargs)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:

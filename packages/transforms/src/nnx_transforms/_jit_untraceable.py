@@ -17,6 +17,7 @@ from nnx_transforms._naming import (
     graph_leaf_names,
     is_traceable,
     other_leaf_names,
+    positional_labels,
 )
 from nnx_transforms._protocol import Lifted, argument_owners
 
@@ -37,7 +38,8 @@ def untraceable_error(
     # ``args`` lost its static positions; number the rest as the user did.
     taken = {key for key, _ in statics if isinstance(key, int)}
     numbering = [i for i in range(len(args) + len(taken)) if i not in taken]
-    names = argument_names(args, kwargs, numbering)
+    labels = positional_labels(jitted.fun, len(args) + len(taken))
+    names = argument_names(args, kwargs, numbering, labels)
     variables = [
         (name, slot, value)
         for name, slot, value in zip(

@@ -18,6 +18,7 @@ import jax
 import numpy as np
 
 from nnx_graph import format_path
+from nnx_transforms._labels import positional_labels as positional_labels
 from nnx_transforms._protocol import Lifted, is_graph_node
 
 # dtype kinds jax cannot trace: objects, bytes, strings, datetimes, timedeltas.
@@ -53,23 +54,6 @@ def argument_names(
         else:
             names.append(f"{first.key}{jax.tree_util.keystr(tuple(rest))}")
     return names
-
-
-def positional_labels(fun: Callable[..., Any], n: int) -> list[str]:
-    """How to name each of ``n`` positional arguments: the parameter's name, or ``args[i]``.
-
-    Paths in errors then read as the user's code does (``block.w``, ``optimizer.model.w``)
-    rather than from a root called ``model`` or ``args[0]``.
-
-    >>> positional_labels(lambda block, x, *rest: None, 4)
-    ['block', 'x', 'args[2]', 'args[3]']
-    """
-    try:
-        parameters = list(inspect.signature(fun).parameters.values())
-    except (TypeError, ValueError):
-        parameters = []
-    named = [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return [named[i] if i < len(named) else f"args[{i}]" for i in range(n)]
 
 
 def graph_leaf_names(lifted: Lifted, names: list[str]) -> list[str]:

@@ -26,6 +26,7 @@ from typing import Any
 import jax
 
 from nnx_graph import (
+    EscapedValue,
     FlatGraph,
     GraphDef,
     Object,
@@ -43,6 +44,8 @@ from nnx_graph import (
 )
 from nnx_graph import unflatten as unflatten_graph
 from nnx_transforms._captured import explain
+from nnx_transforms._escaped import escaped_error, origin_of
+from nnx_transforms._labels import label_positions, parameter_names
 
 GRAPH_TYPES = (Object, Variable)
 
@@ -152,27 +155,70 @@ def lift(
     statics: tuple[tuple[Any, Any], ...] = (),
     root_names: Sequence[str] | None = None,
     watch: bool = False,
+    fun: Callable[..., Any] | None = None,
+    op: str | None = None,
 ) -> Lifted:
     """Split a call's arguments: objects jointly into a FlatGraph, the rest as leaves.
 
-    ``watch``: the walk will be cached (see ``nnx_graph.flatten``).
+    ``watch``: the walk will be cached (see ``nnx_graph.flatten``). ``fun`` and ``op``
+    (the function called and the transform's name) only word errors: objects are named
+    by ``fun``'s parameter names. An object that escaped an earlier transform is refused
+    here, by path, before JAX meets its poisoned values.
     """
     leaves, treedef = tree_flatten((args, kwargs))
     positions = tuple(i for i, leaf in enumerate(leaves) if isinstance(leaf, GRAPH_TYPES))
     roots = [leaves[i] for i in positions]
-    names = root_names or _root_names(args, kwargs, leaves, positions)
+    names = root_names or _root_names(args, kwargs, leaves, positions, fun, statics)
     flat = flatten(roots, root_names=names, watch=watch)
+    if EscapedValue in set(map(type, flat.leaves)):  # C speed: a set of a few types
+        error = escaped_error(op, names, leaf_names(flat, names), flat.slots, flat.leaves)
+        assert error is not None  # the set said one leaf is escaped
+        raise error
     others = [leaf for leaf in leaves if not isinstance(leaf, GRAPH_TYPES)]
     return Lifted(InputSpec(flat.graphdef, treedef, positions, statics), flat, others)
 
 
 def _root_names(
-    args: tuple[Any, ...], kwargs: dict[str, Any], leaves: list[Any], positions: tuple[int, ...]
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    leaves: list[Any],
+    positions: tuple[int, ...],
+    fun: Callable[..., Any] | None,
+    statics: tuple[tuple[Any, Any], ...],
 ) -> list[str]:
-    """Name each object root the way the user passed it, for error messages."""
-    names = {id(a): f"args[{i}]" for i, a in enumerate(args)}
+    """Name each object root the way the user passed it, for error messages.
+
+    A positional argument is named by ``fun``'s parameter (``block``), else ``args[i]``
+    numbered as in the user's call (static arguments were taken out of ``args``).
+    """
+    taken = {key for key, _ in statics if isinstance(key, int)}
+    numbers = [i for i in range(len(args) + len(taken)) if i not in taken]
+    labels = label_positions(parameter_names(fun), numbers[: len(args)])
+    names = {id(a): label for a, label in zip(args, labels, strict=True)}
     names.update({id(v): k for k, v in kwargs.items()})
-    return [names.get(id(leaves[p]), f"argument leaf {p}") for p in positions]
+    found = [names.get(id(leaves[p])) for p in positions]
+    if all(name is not None for name in found):
+        return [name for name in found if name is not None]
+    # An object inside a container argument: name it by its pytree path (rare).
+    keyed, _ = jax.tree_util.tree_flatten_with_path((args, kwargs), is_leaf=is_graph_node)
+    result = []
+    for p in positions:
+        (where, first, *rest), _ = keyed[p]
+        label = labels[first.idx] if where.idx == 0 else str(first.key)
+        result.append(f"{label}{jax.tree_util.keystr(tuple(rest))}")
+    return result
+
+
+def leaf_names(flat: FlatGraph, names: Sequence[str]) -> list[str]:
+    """For each leaf of ``flat``, its path from the root it belongs to, named ``names``."""
+    single = len(names) == 1
+    result = []
+    root = 0
+    for i, path in enumerate(flat.paths):
+        while i >= flat.root_ends[root]:
+            root += 1
+        result.append(format_path(path if single else path[1:], names[root]))
+    return result
 
 
 class Entered:
@@ -318,13 +364,14 @@ def leave(
     *,
     changed_only: bool,
     walked: Walked | None = None,
+    origin: str = "",
 ) -> tuple[OutputSpec, list[Any], list[Any], list[Any]]:
     """Flatten the copies and the result after the user function returned.
 
     Returns the OutputSpec, the input objects' leaves (only the changed ones when
     ``changed_only`` and the structure held), the returned objects' new leaves, and the
     result's dynamic (array) leaves. ``walked``: ``walk_result(entered, out)``, if the
-    caller already has it.
+    caller already has it. ``origin``: where the poisoned copies say they were built.
     """
     if walked is None:
         walked = walk_result(entered, out)
@@ -352,7 +399,7 @@ def leave(
             dynamic.append(leaf)
         else:
             statics.append((i, leaf))
-    mark_escaped([*entered.nodes.values(), *_built_here(flat.nodes)])
+    mark_escaped([*entered.nodes.values(), *_built_here(flat.nodes)], origin)
     spec = OutputSpec(
         changed=changed,
         graphdef=flat.graphdef,
@@ -512,11 +559,12 @@ def call_pure(
     *,
     changed_only: bool = True,
     check: Callable[[Entered, Walked, Any], None] | None = None,
+    op: str | None = None,
 ) -> tuple[OutputSpec, list[Any], list[Any], list[Any]]:
     """Run ``fun`` on fresh copies built from leaves; the pure function JAX transforms.
 
     ``check(entered, walked, out)``: a transform's own refusals of the result, run
-    before anything is poisoned.
+    before anything is poisoned. ``op``: the transform's name, for the poison's message.
     """
     entered = enter(spec, graph_leaves, other_leaves)
     args, kwargs = entered.args, entered.kwargs
@@ -536,7 +584,14 @@ def call_pure(
     if check is not None:
         walked = walk_result(entered, out)
         check(entered, walked, out)
-    return leave(entered, out, graph_leaves, changed_only=changed_only, walked=walked)
+    return leave(
+        entered,
+        out,
+        graph_leaves,
+        changed_only=changed_only,
+        walked=walked,
+        origin=origin_of(op, fun),
+    )
 
 
 def output_tree(spec: OutputSpec, new_leaves: Sequence[Any], dynamic: Sequence[Any]) -> Any:
@@ -575,16 +630,17 @@ def lifted_call(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     statics: tuple[tuple[Any, Any], ...] = (),
+    op: str | None = None,
 ) -> Any:
     """Run ``transform(pure)`` on a call's leaves and apply the result to its objects.
 
     The simplest use of the protocol, shared by transforms with no axes to manage
     (remat, and the branches of cond and switch build on it).
     """
-    lifted = lift(args, kwargs, statics=statics)
+    lifted = lift(args, kwargs, statics=statics, fun=f, op=op)
 
     def pure(graph_leaves: list[Any], other_leaves: list[Any]) -> Any:
-        return call_pure(f, lifted.spec, graph_leaves, other_leaves, changed_only=False)
+        return call_pure(f, lifted.spec, graph_leaves, other_leaves, changed_only=False, op=op)
 
     spec, in_leaves, new_leaves, dynamic = transform(pure)(
         lifted.flat.read_leaves(), lifted.other_leaves

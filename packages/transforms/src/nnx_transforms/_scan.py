@@ -24,6 +24,7 @@ import jax
 
 from nnx_transforms._axes import Carry
 from nnx_transforms._fastpath import CallCache
+from nnx_transforms._graph_modes import Modes
 from nnx_transforms._protocol import apply
 from nnx_transforms._scan_axes import check_scan_axes
 from nnx_transforms._scan_body import run
@@ -42,6 +43,8 @@ def scan(
     unroll: int | bool = 1,
     in_axes: Any = (Carry, 0),
     out_axes: Any = (Carry, 0),
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Any:
     """``jax.lax.scan`` over Objects, with per-argument axes like ``vmap``.
 
@@ -64,17 +67,25 @@ def scan(
     check_scan_axes(in_axes, out_axes)
     if f is None:
         return functools.partial(
-            scan, length=length, reverse=reverse, unroll=unroll, in_axes=in_axes, out_axes=out_axes
+            scan,
+            length=length,
+            reverse=reverse,
+            unroll=unroll,
+            in_axes=in_axes,
+            out_axes=out_axes,
+            graph=graph,
+            graph_updates=graph_updates,
         )
+    modes = Modes(graph, graph_updates, "nnx.scan")
     options = {"length": length, "reverse": reverse, "unroll": unroll}
-    pure = functools.partial(run, f=f, options=options, out_axes=out_axes)
+    pure = functools.partial(run, f=modes.function(f), options=options, out_axes=out_axes)
     jitted = jax.jit(pure, static_argnums=0)
     cache = CallCache()
     layouts: dict[Any, Layout] = {}
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        lifted = cache.lift(args, kwargs)
+        lifted = cache.lift(args, kwargs, fun=f, op="nnx.scan")
         layout = layouts.get(lifted.spec)
         if layout is None:
             layout = Layout(lifted, args, kwargs, in_axes, f)
@@ -96,7 +107,7 @@ def scan(
             lifted.nodes(),
         )
 
-    return wrapper
+    return modes.checked(wrapper)
 
 
 def _with_kept(

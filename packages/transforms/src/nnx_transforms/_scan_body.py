@@ -167,7 +167,7 @@ def run(
             (la.o_bcast, [others[i] for i in la.o_bcast]),
         )
         spec, in_leaves, new_leaves, dynamic = call_pure(
-            f, la.spec, graph_leaves, other_leaves, changed_only=False
+            f, la.spec, graph_leaves, other_leaves, changed_only=False, op="nnx.scan"
         )
         regrown = regrow(la, spec, in_leaves)
         advanced = _check_broadcast(la, regrown, in_leaves, graph_leaves)

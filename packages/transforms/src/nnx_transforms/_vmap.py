@@ -32,6 +32,8 @@ from nnx_transforms._axes import (
 )
 from nnx_transforms._binding import bind_arguments
 from nnx_transforms._captured import explain
+from nnx_transforms._escaped import origin_of
+from nnx_transforms._graph_modes import Modes
 from nnx_transforms._naming import argument_names
 from nnx_transforms._protocol import (
     Lifted,
@@ -187,7 +189,12 @@ def mapped_call(
             names = _input_names(walked.flat, n_inputs, root_names)
             check_result_aliasing(walked, n_in, in_axes, names, out_specs, out)
         out_spec, in_leaves, new_leaves, dynamic = leave(
-            entered, out, graph_leaves, changed_only=False, walked=walked
+            entered,
+            out,
+            graph_leaves,
+            changed_only=False,
+            walked=walked,
+            origin=origin_of("nnx.vmap", f),
         )
         skip = set(out_spec.out_object_positions) | {p for p, _ in out_spec.out_statics}
         dynamic_axes = [axis for i, axis in enumerate(out_specs) if i not in skip]
@@ -289,6 +296,8 @@ def vmap(
     axis_name: Any = None,
     axis_size: int | None = None,
     spmd_axis_name: Any = None,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Any:
     """``jax.vmap`` for functions whose arguments and results may be Objects.
 
@@ -315,13 +324,17 @@ def vmap(
             axis_name=axis_name,
             axis_size=axis_size,
             spmd_axis_name=spmd_axis_name,
+            graph=graph,
+            graph_updates=graph_updates,
         )
     check_axis_values(axis_values([out_axes]), "nnx.vmap")
+    modes = Modes(graph, graph_updates, "nnx.vmap")
+    f = modes.function(f)
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         args, kwargs, bound = bind_arguments(f, args, kwargs, in_axes, "nnx.vmap")
-        lifted = lift(args, kwargs)
+        lifted = lift(args, kwargs, fun=f, op="nnx.vmap")
         graph_axes, other_axes = leaf_axes(lifted, args, kwargs, in_axes, "nnx.vmap")
         check_axis_values([*graph_axes, *other_axes], "nnx.vmap")
         per_leaf = argument_axes(args, kwargs, in_axes, "nnx.vmap")
@@ -355,4 +368,4 @@ def vmap(
         n_new = n_in + sum(out_spec.out_root_sizes)
         return apply(lifted.flat, out_spec, results[:n_in], results[n_in:n_new], results[n_new:])
 
-    return wrapper
+    return modes.checked(wrapper)
