@@ -1,6 +1,7 @@
 """nnx.graph, nnx.traversals and nnx.ids: flax's namespaces over our names."""
 
 import jax.numpy as jnp
+import pytest
 
 import nnx
 
@@ -46,3 +47,20 @@ def test_traversals_flatten_and_unflatten_mappings():
 def test_ids_are_unique_and_ordered():
     first, second = nnx.ids.uuid(), nnx.ids.uuid()
     assert first != second and first < second and len({first, second}) == 2
+
+
+def test_compat_keeps_graph_mode_inside_tree_mode():
+    class Tied(nnx.Module):
+        def __init__(self):
+            self.a = nnx.Param(jnp.ones(2))
+            self.b = self.a  # shared: tree mode refuses it
+
+    model = Tied()
+    with nnx.set_graph_mode(False):
+        graphdef, state = nnx.compat.split(model)
+        step = nnx.compat.jit(lambda m: m.a.value.sum())
+        assert float(step(model)) == 2.0
+    rebuilt = nnx.merge(graphdef, state)
+    assert rebuilt.a is rebuilt.b
+    with nnx.set_graph_mode(False), pytest.raises(ValueError, match="shared"):
+        nnx.split(model)  # what compat protects against

@@ -20,6 +20,7 @@ PACKAGES = [
 ]
 # Protocol names the transforms build on; users never need them from the umbrella.
 INTERNAL = {
+    "CALL_OBSERVERS",
     "FlatGraph",
     "GraphCache",
     "flatten",

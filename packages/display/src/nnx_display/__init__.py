@@ -13,5 +13,6 @@ from nnx_display._display import display as display
 from nnx_display._display import in_notebook as in_notebook
 from nnx_display._lazy import register_lazy_setup as _register_lazy_setup
 from nnx_display._lazy import set_up_treescope as set_up_treescope
+from nnx_display._tabulate import tabulate as tabulate
 
 _register_lazy_setup()

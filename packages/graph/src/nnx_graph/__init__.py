@@ -75,6 +75,7 @@ from nnx_graph._modes import resolve_updates as resolve_updates
 from nnx_graph._modes import set_graph_mode as set_graph_mode
 from nnx_graph._modes import set_graph_updates as set_graph_updates
 from nnx_graph._modes import shared_paths as shared_paths
+from nnx_graph._object import CALL_OBSERVERS as CALL_OBSERVERS
 from nnx_graph._object import Module as Module
 from nnx_graph._object import Object as Object
 from nnx_graph._paths import Path as Path

@@ -23,6 +23,9 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar
 
+import jax
+import jax.numpy as jnp
+
 from nnx_graph import _tracking
 from nnx_graph._errors import (
     AttributeNotFoundError,
@@ -227,6 +230,30 @@ def init_object(obj: Object, trace: Any = None) -> None:
     object.__setattr__(obj, "_nnx_calls", None)  # cached walks (see nnx_graph._cache)
 
 
+def _perturbation_kind(variable_type: type[Variable[Any]] | str | None) -> type[Variable[Any]]:
+    """The kind ``perturb`` creates: by default nnx-variables' ``Perturbation``, by name."""
+    if variable_type is None:
+        default = [k for k in _subclasses(Variable) if k.__name__ == "Perturbation"]
+        return default[0] if default else Variable
+    if isinstance(variable_type, type):
+        return variable_type
+    found = [k for k in _subclasses(Variable) if k.__name__ == variable_type]
+    if not found:
+        raise ValueError(
+            message(
+                f"Module.perturb: no Variable kind is named {variable_type!r}.",
+                fix="pass the kind itself: variable_type=nnx.Perturbation",
+            )
+        )
+    return found[0]
+
+
+def _subclasses(kind: type[Any]) -> Iterator[type[Any]]:
+    for sub in kind.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
 def _default_reduce(collected: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
     return (*collected, value)
 
@@ -292,6 +319,33 @@ class Module(Object):
                 )
             )
         current.value = reduce_fn(current.value, value)
+
+    def perturb(
+        self, name: str, value: Any, variable_type: type[Variable[Any]] | str | None = None
+    ) -> Any:
+        """Add a zero Variable ``name`` to ``value``: its gradient is ``value``'s gradient.
+
+        A debugging aid for intermediate gradients: the first call creates
+        ``self.<name>`` (a ``Perturbation`` by default) holding zeros shaped like
+        ``value``; ``nnx.grad`` with respect to ``nnx.Perturbation`` then returns the
+        gradient of the loss with respect to ``value`` at that point.
+        """
+        kind = _perturbation_kind(variable_type)
+        current = self.__dict__.get(name)
+        if current is None:
+            zeros = jax.tree.map(jnp.zeros_like, value)
+            setattr(self, name, kind(zeros))
+            current = self.__dict__[name]
+        elif not isinstance(current, kind):
+            raise SowError(
+                message(
+                    f"{type(self).__name__}.perturb({name!r}, ...) found attribute {name!r} "
+                    f"holding a {type(current).__name__}.",
+                    expected=f"no attribute {name!r}, or a {kind.__name__} there",
+                    fix="perturb under another name",
+                )
+            )
+        return jax.tree.map(lambda x, p: x + p, value, current.value)
 
     def iter_modules(self) -> Iterator[tuple[tuple[Any, ...], Module]]:
         """Every Module in this graph (this one included) with its path, each once."""
@@ -359,6 +413,11 @@ class Module(Object):
         return self.set_attributes(raise_if_not_found=False, **mode)
 
 
+# Told of every Module call as ``(module, args, kwargs)`` before it runs; each returns a
+# function given the call's result (nnx.tabulate). Empty unless something is recording.
+CALL_OBSERVERS: list[Callable[[Any, tuple[Any, ...], dict[str, Any]], Callable[[Any], None]]] = []
+
+
 def _locating(call: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a Module's own ``__call__`` so a LayerInputError learns where its layer sits.
 
@@ -369,11 +428,17 @@ def _locating(call: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(call)
     def __call__(self: Module, *args: Any, **kwargs: Any) -> Any:
+        # Observers (nnx.tabulate) are told of the call before it runs and get a
+        # function to call with its result; the list is empty otherwise.
+        finish = [observe(self, args, kwargs) for observe in CALL_OBSERVERS]
         try:
-            return call(self, *args, **kwargs)
+            out = call(self, *args, **kwargs)
         except LayerInputError as error:
             locate(error, self)
             raise
+        for done in finish:
+            done(out)
+        return out
 
     return __call__
 

@@ -185,12 +185,14 @@ from nnx_optim import TrainState as TrainState
 
 # -- nnx-display: display() -------------------------------------------------------------
 from nnx_display import display as display
+from nnx_display import tabulate as tabulate
 
 A = _TypeVar("A")  # the TypeVars flax's annotations import (``def f(m: nnx.M) -> nnx.M``)
 M = _TypeVar("M")
 
 # -- nnx-metrics, imported on first use: nnx.metrics, nnx.Metric, nnx.MultiMetric -------
 if TYPE_CHECKING:
+    from nnx import compat as compat
     from nnx import graph as graph
     from nnx import ids as ids
     from nnx import traversals as traversals
@@ -203,6 +205,7 @@ _LAZY = {
     "graph": ("nnx.graph", None),  # flax's namespaces, thin, over the packages' own names
     "traversals": ("nnx.traversals", None),
     "ids": ("nnx.ids", None),
+    "compat": ("nnx.compat", None),
     "metrics": ("nnx_metrics", None),
     "Metric": ("nnx_metrics", "Metric"),
     "MultiMetric": ("nnx_metrics", "MultiMetric"),
