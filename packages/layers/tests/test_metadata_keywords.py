@@ -321,3 +321,19 @@ def test_out_sharding_is_not_passed_to_a_custom_product_when_unset():
 
     layer = nn.Linear(2, 3, dot_general=dot_general, rngs=Rngs(0))
     assert layer(jnp.ones((1, 2))).shape == (1, 3)
+
+
+@needs_8_devices
+def test_attention_qkv_and_out_sharding_constrain_the_projections():
+    mha = nn.MultiHeadAttention(4, 8, rngs=Rngs(0))
+    x = jnp.arange(8 * 5 * 8, dtype=jnp.float32).reshape(8, 5, 8) / 320
+    expected = mha(x)
+    with jax.set_mesh(_explicit_mesh()):
+        sharded = jax.device_put(x, PartitionSpec("data"))
+        y = mha(
+            sharded,
+            qkv_sharding=PartitionSpec("data", None, "model", None),
+            out_sharding=PartitionSpec("data", None, "model"),
+        )
+    assert y.sharding.spec == PartitionSpec("data", None, "model")
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-6)

@@ -169,12 +169,15 @@ class MultiHeadAttention(Module):
         sow_weights: bool = False,
         decode: bool | None = None,
         is_causal: bool = False,
+        out_sharding: Any = None,
+        qkv_sharding: Any = None,
     ) -> jax.Array:
         """Attend from ``inputs_q`` to ``inputs_k`` (default ``inputs_q``) over ``inputs_v``.
 
         ``mask`` is ``(..., heads or 1, q_length, kv_length)``, true where attention is
         allowed. ``sow_weights=True`` stores the weights as the ``Intermediate``
-        ``attention_weights``.
+        ``attention_weights``. ``qkv_sharding`` and ``out_sharding`` are the shardings
+        of the query/key/value projections and of the output projection, as in flax.
         """
         if inputs_k is None:
             if inputs_v is not None:
@@ -190,7 +193,9 @@ class MultiHeadAttention(Module):
         check_feature_axis(
             self, inputs_q, axis=-1, size=self.in_features, name="in_features", fix=fix
         )
-        query, key, value = self.query(inputs_q), self.key(inputs_k), self.value(inputs_v)
+        query = self.query(inputs_q, out_sharding=qkv_sharding)
+        key = self.key(inputs_k, out_sharding=qkv_sharding)
+        value = self.value(inputs_v, out_sharding=qkv_sharding)
         if self.query_ln is not None and self.key_ln is not None:
             query, key = self.query_ln(query), self.key_ln(key)
         if self.decode if decode is None else decode:
@@ -210,7 +215,7 @@ class MultiHeadAttention(Module):
             module=self if sow_weights else None,
             is_causal=is_causal,
         )
-        return self.out(x)
+        return self.out(x, out_sharding=out_sharding)
 
     def init_cache(self, input_shape: tuple[int, ...], dtype: Any = jnp.float32) -> None:
         """Create empty decoding caches for inputs ``(*batch, max_length, features)``.
