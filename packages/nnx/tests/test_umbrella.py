@@ -21,6 +21,12 @@ PACKAGES = [
 # Protocol names the transforms build on; users never need them from the umbrella.
 INTERNAL = {
     "CALL_OBSERVERS",
+    "EscapedValue",
+    "check_tree",
+    "resolve_graph",
+    "resolve_updates",
+    "root_name",
+    "shared_paths",
     "FlatGraph",
     "GraphCache",
     "flatten",

@@ -96,8 +96,13 @@ from nnx_variables import with_partitioning as with_partitioning
 from nnx_transforms import Carry as Carry
 from nnx_transforms import DiffState as DiffState
 from nnx_transforms import JitWrapped as JitWrapped
+from nnx_transforms import JitPartialWrapped as JitPartialWrapped
+from nnx_transforms import PARTITION_NAME as PARTITION_NAME
 from nnx_transforms import StateAxes as StateAxes
+from nnx_transforms import StateSharding as StateSharding
+from nnx_transforms import checkify as checkify
 from nnx_transforms import cond as cond
+from nnx_transforms import custom_vjp as custom_vjp
 from nnx_transforms import eval_shape as eval_shape
 from nnx_transforms import fori_loop as fori_loop
 from nnx_transforms import grad as grad
@@ -105,9 +110,11 @@ from nnx_transforms import jit as jit
 from nnx_transforms import jit_partial as jit_partial
 from nnx_transforms import jvp as jvp
 from nnx_transforms import make_jaxpr as make_jaxpr
+from nnx_transforms import pmap as pmap
 from nnx_transforms import vjp as vjp
 from nnx_transforms import remat as remat
 from nnx_transforms import scan as scan
+from nnx_transforms import shard_map as shard_map
 from nnx_transforms import split_rngs as split_rngs
 from nnx_transforms import switch as switch
 from nnx_transforms import value_and_grad as value_and_grad
@@ -195,6 +202,7 @@ if TYPE_CHECKING:
     from nnx import compat as compat
     from nnx import graph as graph
     from nnx import ids as ids
+    from nnx import transforms as transforms
     from nnx import traversals as traversals
     import nnx_metrics as metrics  # noqa: F401  (bound by __getattr__ at run time)
     from nnx_metrics import Metric as Metric
@@ -205,6 +213,7 @@ _LAZY = {
     "graph": ("nnx.graph", None),  # flax's namespaces, thin, over the packages' own names
     "traversals": ("nnx.traversals", None),
     "ids": ("nnx.ids", None),
+    "transforms": ("nnx.transforms", None),
     "compat": ("nnx.compat", None),
     "metrics": ("nnx_metrics", None),
     "Metric": ("nnx_metrics", "Metric"),
