@@ -20,6 +20,13 @@ from nnx_graph._calls import PureState as PureState
 from nnx_graph._calls import call as call
 from nnx_graph._containers import Dict as Dict
 from nnx_graph._containers import List as List
+from nnx_graph._contexts import MergeContext as MergeContext
+from nnx_graph._contexts import SplitContext as SplitContext
+from nnx_graph._contexts import UpdateContext as UpdateContext
+from nnx_graph._contexts import current_update_context as current_update_context
+from nnx_graph._contexts import merge_context as merge_context
+from nnx_graph._contexts import split_context as split_context
+from nnx_graph._contexts import update_context as update_context
 from nnx_graph._errors import AttributeNotFoundError as AttributeNotFoundError
 from nnx_graph._errors import EscapedTraceError as EscapedTraceError
 from nnx_graph._errors import FilterError as FilterError

@@ -63,6 +63,13 @@ from nnx_graph import update as update
 from nnx_graph import CallableProxy as CallableProxy
 from nnx_graph import PureState as PureState
 from nnx_graph import call as call
+from nnx_graph import MergeContext as MergeContext
+from nnx_graph import SplitContext as SplitContext
+from nnx_graph import UpdateContext as UpdateContext
+from nnx_graph import current_update_context as current_update_context
+from nnx_graph import merge_context as merge_context
+from nnx_graph import split_context as split_context
+from nnx_graph import update_context as update_context
 from nnx_graph import find_duplicates as find_duplicates
 from nnx_graph import map as map
 from nnx_graph import recursive_map as recursive_map
