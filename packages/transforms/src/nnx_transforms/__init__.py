@@ -22,6 +22,7 @@ from nnx_transforms._grad import value_and_grad as value_and_grad
 from nnx_transforms._jit import JitWrapped as JitWrapped
 from nnx_transforms._jit import jit as jit
 from nnx_transforms._jit_partial import JitPartialWrapped as JitPartialWrapped
+from nnx_transforms._jit_partial import cached_partial as cached_partial
 from nnx_transforms._jit_partial import jit_partial as jit_partial
 from nnx_transforms._jvp import jvp as jvp
 from nnx_transforms._make_jaxpr import make_jaxpr as make_jaxpr
