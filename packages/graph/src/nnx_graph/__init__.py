@@ -94,6 +94,9 @@ from nnx_graph._state import State as State
 from nnx_graph._state import replace_by_pure_dict as replace_by_pure_dict
 from nnx_graph._state import to_pure_dict as to_pure_dict
 from nnx_graph._static import ByValue as ByValue
+from nnx_graph._to_tree import NodeStates as NodeStates
+from nnx_graph._to_tree import from_tree as from_tree
+from nnx_graph._to_tree import to_tree as to_tree
 from nnx_graph._tracking import bump_epoch as bump_epoch
 from nnx_graph._tracking import current_trace as current_trace
 from nnx_graph._tracking import current_trace_ref as current_trace_ref

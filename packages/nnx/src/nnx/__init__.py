@@ -63,6 +63,9 @@ from nnx_graph import update as update
 from nnx_graph import CallableProxy as CallableProxy
 from nnx_graph import PureState as PureState
 from nnx_graph import call as call
+from nnx_graph import NodeStates as NodeStates
+from nnx_graph import from_tree as from_tree
+from nnx_graph import to_tree as to_tree
 from nnx_graph import MergeContext as MergeContext
 from nnx_graph import SplitContext as SplitContext
 from nnx_graph import UpdateContext as UpdateContext
