@@ -260,3 +260,21 @@ def test_namedtuple_fields_keep_their_own_paths():
     assert set(state.flat_dict()) == {("pair", "first"), ("pair", "second")}
     copy = ng.merge(*ng.split(model))
     assert isinstance(copy.pair, Pair) and float(copy.pair.second.value[0]) == 1.0
+
+
+def test_clone_variables_and_arrays_options_as_flax_0_12():
+    import jax.numpy as jnp
+
+    class Box(ng.Module):
+        def __init__(self):
+            self.w = ng.Variable(jnp.ones(2))
+            self.tied = self.w
+
+    box = Box()
+    deep = ng.clone(box)
+    assert deep.w is not box.w and deep.tied is deep.w and deep.w.value is box.w.value
+    view = ng.clone(box, variables=False)
+    assert view is not box and view.w is box.w
+    arrays = ng.clone(box, arrays=True)
+    assert arrays.w is not box.w and arrays.w.value is not box.w.value
+    assert bool((arrays.w.value == box.w.value).all())

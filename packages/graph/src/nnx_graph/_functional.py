@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any, overload
 
 import jax
+import jax.numpy as jnp
 
 from nnx_graph._cache import GraphCache
 from nnx_graph._errors import StateMismatchError, TraceContextError, describe, message
@@ -365,10 +366,31 @@ def graphdef(node: Any, /, *, graph: bool | None = None) -> GraphDef:
     return flatten((node,)).graphdef
 
 
-def clone(node: Any, *, graph: bool | None = None) -> Any:
-    """A deep copy of the graph that keeps its internal sharing."""
+def clone(
+    node: Any, variables: bool = True, *, arrays: bool = False, graph: bool | None = None
+) -> Any:
+    """A copy of the graph that keeps its internal sharing.
+
+    ``variables=False`` copies only the objects and shares the Variables (a view);
+    ``arrays=True`` also copies the arrays the Variables hold (as flax 0.12; by default
+    the copy's Variables hold the same immutable jax arrays).
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module, Variable
+    >>> class Box(Module):
+    ...     def __init__(self):
+    ...         self.w = Variable(jnp.ones(1))
+    >>> box = Box()
+    >>> clone(box).w is box.w, clone(box, variables=False).w is box.w
+    (False, True)
+    """
     _check_mode(node, graph, "nnx.clone")
-    return merge(*split(node), copy=True)
+    copied = merge(*split(node), copy=variables)
+    if arrays:
+        for _, leaf in iter_graph(copied):
+            if isinstance(leaf, Variable) and isinstance(leaf.raw_value, jax.Array):
+                leaf.set_value(jnp.array(leaf.raw_value, copy=True))
+    return copied
 
 
 def pop(node: Any, *filters: Filter) -> Any:
