@@ -18,6 +18,7 @@ from nnx_graph._cache import checking_fast_path as checking_fast_path
 from nnx_graph._calls import CallableProxy as CallableProxy
 from nnx_graph._calls import PureState as PureState
 from nnx_graph._calls import call as call
+from nnx_graph._capture import capture as capture
 from nnx_graph._containers import Dict as Dict
 from nnx_graph._containers import List as List
 from nnx_graph._contexts import MergeContext as MergeContext
