@@ -63,6 +63,7 @@ from nnx_graph import update as update
 from nnx_graph import CallableProxy as CallableProxy
 from nnx_graph import PureState as PureState
 from nnx_graph import call as call
+from nnx_graph import capture as capture
 from nnx_graph import NodeStates as NodeStates
 from nnx_graph import from_tree as from_tree
 from nnx_graph import to_tree as to_tree
