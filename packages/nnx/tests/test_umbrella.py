@@ -51,6 +51,9 @@ INTERNAL = {
     "set_up_treescope",
     "in_notebook",
     "variable_kinds",
+    # flax keeps these in a namespace: nnx.transforms.general.split_inputs / merge_inputs
+    "split_inputs",
+    "merge_inputs",
 }
 
 

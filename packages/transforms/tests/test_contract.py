@@ -5,18 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import pytest
+from jax.sharding import PartitionSpec
 
 from nnx_graph import Module, Variable
 from nnx_transforms import (
     Carry,
+    checkify,
     cond,
+    custom_vjp,
     eval_shape,
     grad,
     jit,
+    pmap,
     remat,
     scan,
+    shard_map,
     switch,
     value_and_grad,
     vmap,
@@ -53,6 +59,18 @@ def _scan(f: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def _custom_vjp(f: Callable[..., Any]) -> Callable[..., Any]:
+    wrapped = custom_vjp(f)
+    wrapped.defvjp(lambda a, b: (f(a, b), None), lambda res, g: g[0])
+    return lambda a, b: grad(wrapped)(a, b)
+
+
+def _shard_map(f: Callable[..., Any]) -> Callable[..., Any]:
+    mesh = jax.sharding.Mesh(jax.devices()[:1], ("data",))
+    spec = PartitionSpec()
+    return shard_map(f, mesh=mesh, in_specs=(spec, spec), out_specs=spec)
+
+
 TRANSFORMS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "jit": jit,
     "grad": lambda f: grad(f, argnums=0),
@@ -61,6 +79,12 @@ TRANSFORMS: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
     "remat": remat,
     "cond": lambda f: lambda a, b: cond(True, f, f, a, b),
     "switch": lambda f: lambda a, b: switch(0, [f, f], a, b),
+    "custom_vjp": _custom_vjp,
+    "checkify": lambda f: lambda a, b: checkify(f)(a, b)[1],
+    "shard_map": _shard_map,
+    "pmap": lambda f: (
+        lambda a, b: pmap(lambda a, b, _: f(a, b), in_axes=(None, None, 0))(a, b, jnp.zeros(1))
+    ),
 }
 
 

@@ -11,11 +11,15 @@ pure pytrees, runs the JAX transform, and merges the results back (``_protocol``
 
 from nnx_transforms._axes import Carry as Carry
 from nnx_transforms._axes import StateAxes as StateAxes
+from nnx_transforms._checkify import checkify as checkify
 from nnx_transforms._control import cond as cond
 from nnx_transforms._control import fori_loop as fori_loop
 from nnx_transforms._control import switch as switch
 from nnx_transforms._control import while_loop as while_loop
+from nnx_transforms._custom_vjp import custom_vjp as custom_vjp
 from nnx_transforms._eval_shape import eval_shape as eval_shape
+from nnx_transforms._general import merge_inputs as merge_inputs
+from nnx_transforms._general import split_inputs as split_inputs
 from nnx_transforms._grad import DiffState as DiffState
 from nnx_transforms._grad import grad as grad
 from nnx_transforms._grad import value_and_grad as value_and_grad
@@ -26,8 +30,12 @@ from nnx_transforms._jit_partial import cached_partial as cached_partial
 from nnx_transforms._jit_partial import jit_partial as jit_partial
 from nnx_transforms._jvp import jvp as jvp
 from nnx_transforms._make_jaxpr import make_jaxpr as make_jaxpr
+from nnx_transforms._partition import PARTITION_NAME as PARTITION_NAME
+from nnx_transforms._pmap import pmap as pmap
 from nnx_transforms._remat import remat as remat
 from nnx_transforms._scan import scan as scan
+from nnx_transforms._shard_map import shard_map as shard_map
 from nnx_transforms._split_rngs import split_rngs as split_rngs
+from nnx_transforms._state_sharding import StateSharding as StateSharding
 from nnx_transforms._vjp import vjp as vjp
 from nnx_transforms._vmap import vmap as vmap
