@@ -17,7 +17,7 @@ per call (45 ms → under 1 ms for a small loop on CPU).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -25,6 +25,7 @@ import jax
 from nnx_transforms._axes import Carry
 from nnx_transforms._fastpath import CallCache
 from nnx_transforms._graph_modes import Modes
+from nnx_transforms._partition import partitioned
 from nnx_transforms._protocol import apply
 from nnx_transforms._scan_axes import check_scan_axes
 from nnx_transforms._scan_body import run
@@ -43,6 +44,7 @@ def scan(
     unroll: int | bool = 1,
     in_axes: Any = (Carry, 0),
     out_axes: Any = (Carry, 0),
+    transform_metadata: Mapping[str, Any] | None = None,
     graph: bool | None = None,
     graph_updates: bool | None = None,
 ) -> Any:
@@ -73,11 +75,13 @@ def scan(
             unroll=unroll,
             in_axes=in_axes,
             out_axes=out_axes,
+            transform_metadata=transform_metadata,
             graph=graph,
             graph_updates=graph_updates,
         )
     modes = Modes(graph, graph_updates, "nnx.scan")
     options = {"length": length, "reverse": reverse, "unroll": unroll}
+    f = partitioned(f, transform_metadata, in_axes, out_axes, "nnx.scan")
     pure = functools.partial(run, f=modes.function(f), options=options, out_axes=out_axes)
     jitted = jax.jit(pure, static_argnums=0)
     cache = CallCache()

@@ -16,7 +16,7 @@ up front), with the grouping as static data to undo it afterwards.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -35,6 +35,7 @@ from nnx_transforms._captured import explain
 from nnx_transforms._escaped import origin_of
 from nnx_transforms._graph_modes import Modes
 from nnx_transforms._naming import argument_names
+from nnx_transforms._partition import partitioned
 from nnx_transforms._protocol import (
     Lifted,
     OutputSpec,
@@ -296,6 +297,7 @@ def vmap(
     axis_name: Any = None,
     axis_size: int | None = None,
     spmd_axis_name: Any = None,
+    transform_metadata: Mapping[str, Any] | None = None,
     graph: bool | None = None,
     graph_updates: bool | None = None,
 ) -> Any:
@@ -324,12 +326,13 @@ def vmap(
             axis_name=axis_name,
             axis_size=axis_size,
             spmd_axis_name=spmd_axis_name,
+            transform_metadata=transform_metadata,
             graph=graph,
             graph_updates=graph_updates,
         )
     check_axis_values(axis_values([out_axes]), "nnx.vmap")
     modes = Modes(graph, graph_updates, "nnx.vmap")
-    f = modes.function(f)
+    f = modes.function(partitioned(f, transform_metadata, in_axes, out_axes, "nnx.vmap"))
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
