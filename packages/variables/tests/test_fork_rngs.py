@@ -69,3 +69,22 @@ def test_a_captured_stream_is_refused_and_nothing_changes():
     with pytest.raises(TraceContextError, match=r"(?s)Cannot update a RngKey.*module in"):
         fork(jnp.ones(1))
     assert int(rngs.a.count[...]) == 0 and int(rngs.b.count[...]) == 0
+
+
+def test_with_rngs_returns_a_copy_with_split_forked_and_broadcast_streams():
+    from nnx_variables import with_rngs
+
+    rngs = Rngs(params=0, dropout=1, noise=2)
+    copy = with_rngs(rngs, split={"params": 4}, fork="dropout", broadcast={"noise": 3})
+    assert copy is not rngs and copy.params.key.shape == (4,) and copy.dropout.key.shape == ()
+    noise = jax.random.key_data(copy.noise.key.value)
+    assert noise.shape[0] == 3 and (noise == noise[0]).all()
+    assert [int(rngs[n].count.value) for n in ("params", "dropout", "noise")] == [1, 1, 1]
+    every = with_rngs(rngs, split=2)
+    assert every.params.key.shape == (2,) and every.dropout.key.shape == (2,)
+
+    @with_rngs(split=3)
+    def shape(r):
+        return r.params.key.shape
+
+    assert shape(rngs) == (3,) and rngs.params.key.shape == ()

@@ -102,6 +102,7 @@ from nnx_variables import get_named_sharding as get_named_sharding
 from nnx_variables import get_partition_spec as get_partition_spec
 from nnx_variables import with_metadata as with_metadata
 from nnx_variables import with_partitioning as with_partitioning
+from nnx_variables import with_rngs as with_rngs
 
 # -- nnx-transforms: object-aware jit, grad, vmap, scan, ... --------------------------
 from nnx_transforms import Carry as Carry

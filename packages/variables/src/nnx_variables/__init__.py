@@ -37,3 +37,4 @@ from nnx_variables._sharding import get_named_sharding as get_named_sharding
 from nnx_variables._sharding import get_partition_spec as get_partition_spec
 from nnx_variables._sharding import with_metadata as with_metadata
 from nnx_variables._sharding import with_partitioning as with_partitioning
+from nnx_variables._with_rngs import with_rngs as with_rngs
