@@ -73,13 +73,21 @@ def _rules(
 ) -> Rules:
     rules: Rules = []
     for filter, size in _by_filter(split):
-        rules.append((to_predicate(filter), lambda s, n=size: s.split(n)))
+        rules.append((to_predicate(filter), functools.partial(_split, size=size)))
     if fork is not None:
         filters = fork if isinstance(fork, list | tuple) else [fork]
-        rules.extend((to_predicate(f), lambda s: s.fork()) for f in filters)
+        rules.extend((to_predicate(f), _fork) for f in filters)
     for filter, size in _by_filter(broadcast):
-        rules.append((to_predicate(filter), lambda s, n=size: _broadcast(s, n)))
+        rules.append((to_predicate(filter), functools.partial(_broadcast, size=size)))
     return rules
+
+
+def _split(stream: RngStream, size: Sizes) -> RngStream:
+    return stream.split(size)
+
+
+def _fork(stream: RngStream) -> RngStream:
+    return stream.fork()
 
 
 def _by_filter(sizes: Mapping[Filter, Sizes] | Sizes | None) -> list[tuple[Filter, Sizes]]:
@@ -105,4 +113,3 @@ def _decorate(
         return f(*args, **kwargs)
 
     return wrapper
-
