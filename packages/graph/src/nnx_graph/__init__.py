@@ -102,6 +102,11 @@ from nnx_graph._tracking import bump_epoch as bump_epoch
 from nnx_graph._tracking import current_trace as current_trace
 from nnx_graph._tracking import current_trace_ref as current_trace_ref
 from nnx_graph._tracking import structure_epoch as structure_epoch
+from nnx_graph._unpack import GraphState as GraphState
+from nnx_graph._unpack import unpack as unpack
+from nnx_graph._var_defaults import VarDefaults as VarDefaults
+from nnx_graph._var_defaults import var_defaults as var_defaults
+from nnx_graph._var_defaults import with_vars as with_vars
 from nnx_graph._variable import EscapedValue as EscapedValue
 from nnx_graph._variable import Variable as Variable
 from nnx_graph._variable import VariableState as VariableState

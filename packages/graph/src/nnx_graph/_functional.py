@@ -137,7 +137,7 @@ def split(node: Any, *filters: Filter, graph: bool | None = None) -> tuple[Any, 
     return (flat.graphdef, *(State.from_flat_path(part) for part in parts))
 
 
-def merge(graphdef: GraphDef, state: State, /, *states: State, copy: bool = False) -> Any:
+def merge(graphdef: GraphDef, state: Any = None, /, *states: State, copy: bool = False) -> Any:
     """Build a new graph from a GraphDef and the States ``split`` produced.
 
     The States together must hold exactly the leaves the GraphDef expects. The new graph
@@ -154,6 +154,17 @@ def merge(graphdef: GraphDef, state: State, /, *states: State, copy: bool = Fals
     >>> copy is model, copy.w.value.shape
     (False, (3,))
     """
+    carried = getattr(graphdef, "graphdef", None)  # a GraphState from nnx.unpack
+    if isinstance(carried, GraphDef) and isinstance(graphdef, State):
+        rest = (state, *states) if state is not None else states
+        return merge(carried, graphdef, *rest, copy=copy)
+    if state is None:
+        raise TypeError(
+            message(
+                "nnx.merge got a GraphDef and no State.",
+                fix="graphdef, state = nnx.split(model); nnx.merge(graphdef, state)",
+            )
+        )
     if not isinstance(graphdef, GraphDef):
         raise TypeError(
             message(

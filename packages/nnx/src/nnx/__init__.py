@@ -64,6 +64,11 @@ from nnx_graph import CallableProxy as CallableProxy
 from nnx_graph import PureState as PureState
 from nnx_graph import call as call
 from nnx_graph import capture as capture
+from nnx_graph import GraphState as GraphState
+from nnx_graph import unpack as unpack
+from nnx_graph import VarDefaults as VarDefaults
+from nnx_graph import var_defaults as var_defaults
+from nnx_graph import with_vars as with_vars
 from nnx_graph import NodeStates as NodeStates
 from nnx_graph import from_tree as from_tree
 from nnx_graph import to_tree as to_tree
