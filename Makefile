@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
-PACKAGES := graph variables transforms layers optim metrics display nnx
+PACKAGES := graph variables transforms layers optim metrics checkpoint display nnx
 # Multi-device code is tested on 8 simulated CPU devices.
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu

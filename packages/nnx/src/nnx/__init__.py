@@ -3,7 +3,8 @@
 
 ``import nnx`` gives the whole public API; each section below comes from one package of
 the workspace, which can also be installed and imported on its own. Packages most programs
-never call (``nnx.metrics``) are imported on first use, so ``import nnx`` stays cheap.
+never call (``nnx.metrics``, ``nnx.checkpoint``) are imported on first use, so
+``import nnx`` stays cheap.
 """
 
 from typing import TYPE_CHECKING, Any as _Any, TypeVar as _TypeVar
@@ -225,6 +226,7 @@ if TYPE_CHECKING:
     import nnx_metrics as metrics  # noqa: F401  (bound by __getattr__ at run time)
     from nnx_metrics import Metric as Metric
     from nnx_metrics import MultiMetric as MultiMetric
+    import nnx_checkpoint as checkpoint  # noqa: F401  (bound by __getattr__ at run time)
 
 # The names flax.nnx exposes at its top level; the rest live in nnx.metrics only.
 _LAZY = {
@@ -236,6 +238,7 @@ _LAZY = {
     "metrics": ("nnx_metrics", None),
     "Metric": ("nnx_metrics", "Metric"),
     "MultiMetric": ("nnx_metrics", "MultiMetric"),
+    "checkpoint": ("nnx_checkpoint", None),  # the only package that imports orbax
 }
 
 

@@ -1,0 +1,276 @@
+"""``save`` and ``restore``: one object graph's Variables to one orbax checkpoint and back.
+
+``restore`` runs in three steps, in this order, so a failed call changes nothing:
+
+1. read the target's Variables (those the filter selects) and the checkpoint's metadata;
+2. compare them and report every missing, extra or mismatched path in one error;
+3. read exactly the selected arrays, each straight into the target's sharding, then
+   write them into the target's Variables (or into a new State, for a State target).
+
+The on-disk layout is orbax's standard PyTree checkpoint of ``nnx.to_pure_dict``'s
+nested dict (typed keys as their ``key_data``), so ``ocp.StandardCheckpointer`` reads it
+without nnx.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from nnx_checkpoint._leaves import (
+    AbstractMeshError,
+    Key,
+    abstract_stored,
+    is_typed_key,
+    key_impl_name,
+    key_of,
+    nest,
+    rebuilt_value,
+    stored_value,
+    unnest,
+)
+from nnx_graph import (
+    Everything,
+    Filter,
+    Object,
+    Path,
+    State,
+    Variable,
+    describe,
+    format_path,
+    message,
+    root_name,
+)
+from nnx_graph import state as graph_state
+
+T = TypeVar("T")
+
+FORMAT = "nnx-checkpoint/1"  # written to the step metadata; read back only to explain
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be written, read, or does not fit the target it is read into."""
+
+
+def save(path: str | os.PathLike[str], obj_or_state: Any, *, force: bool = False) -> None:
+    """Write every Variable of a model, Optimizer or State to the directory ``path``.
+
+    The write is atomic: orbax writes a temporary directory and renames it when complete,
+    so an interrupted save never leaves something that reads as a checkpoint.
+
+    Args:
+        path: the checkpoint directory; it must not exist unless ``force`` is set.
+        obj_or_state: an ``nnx.Object`` (model, Optimizer, Rngs, ...) or a ``State``.
+        force: replace an existing checkpoint at ``path``.
+
+    >>> import tempfile, jax.numpy as jnp, nnx_graph
+    >>> path = tempfile.mkdtemp() + '/ckpt'
+    >>> save(path, nnx_graph.State({'w': nnx_graph.Variable(jnp.ones(2))}))
+    """
+    checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
+    tree, metadata = saved_tree(obj_or_state, "nnx_checkpoint.save")
+    directory = os.path.abspath(os.fspath(path))
+    if os.path.exists(directory) and not force:
+        raise CheckpointError(
+            message(
+                f"nnx_checkpoint.save: {directory} already exists.",
+                expected="a path where nothing is stored yet",
+                fix=f"nnx_checkpoint.save({os.fspath(path)!r}, model, force=True)",
+            )
+        )
+    checkpointer.save(
+        directory, args=ocp.args.PyTreeSave(tree), force=force, custom_metadata=metadata
+    )
+
+
+def saved_tree(obj_or_state: Any, op: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The nested dict of arrays written for ``obj_or_state``, and its metadata."""
+    flat = _variables(obj_or_state, Everything(), op)
+    leaves: dict[Key, Any] = {}
+    typed_keys: dict[str, str] = {}
+    for path, variable in flat.items():
+        value = variable.get_raw_value()
+        if value is None:
+            continue
+        leaves[key_of(path)] = stored_value(value)
+        if is_typed_key(value):
+            typed_keys["/".join(key_of(path))] = key_impl_name(value)
+    return nest(leaves), {"format": FORMAT, "typed_keys": typed_keys}
+
+
+def restore(path: str | os.PathLike[str], target: T, filter: Filter = ...) -> T:
+    """Read the checkpoint at ``path`` into ``target`` and return it.
+
+    ``target`` is a model, an Optimizer, any ``nnx.Object``, an abstract model from
+    ``nnx.eval_shape`` (filled in place with real arrays), or a ``State`` (a new State
+    is returned; the given one is not changed). Every array is read straight into the
+    sharding of the target's value (or its ``with_partitioning`` metadata), so a
+    checkpoint saved on one mesh restores onto another. Typed PRNG keys are rebuilt
+    with the target's impl.
+
+    Args:
+        path: a directory written by ``save`` or by ``ocp.StandardCheckpointer``.
+        target: where the values go; it fixes the shapes, dtypes and shardings read.
+        filter: restore only the Variables it selects (``nnx.Param``, a callable on
+            ``(path, variable)``, ...); the target's other Variables keep their values,
+            and checkpoint entries it does not select are not read.
+
+    >>> import tempfile, jax.numpy as jnp, nnx_graph
+    >>> path = tempfile.mkdtemp() + '/ckpt'
+    >>> save(path, nnx_graph.State({'w': nnx_graph.Variable(jnp.ones(2))}))
+    >>> restore(path, nnx_graph.State({'w': nnx_graph.Variable(jnp.zeros(2))}))['w'][...]
+    Array([1., 1.], dtype=float32)
+    """
+    op = "nnx_checkpoint.restore"
+    directory = os.path.abspath(os.fspath(path))
+    selected = {
+        path: v for path, v in _variables(target, filter, op).items() if v.raw_value is not None
+    }
+    stored = stored_metadata(directory, op)
+    _check_fits(selected, stored, full=_selects_everything(filter), op=op, root=_root(target))
+    values = read_arrays(directory, {key_of(p): abstract_stored(v) for p, v in selected.items()})
+    restored = {p: rebuilt_value(v, values[key_of(p)]) for p, v in selected.items()}
+    return write_values(target, selected, restored)
+
+
+def write_values(
+    target: T, selected: Mapping[Path, Variable[Any]], values: Mapping[Path, Any]
+) -> T:
+    """Put the restored ``values`` into ``target``: in place, or as a new State."""
+    if isinstance(target, State):
+        flat = dict(target.flat_dict())
+        for path, variable in selected.items():
+            flat[path] = variable.replace(values[path])
+        return State.from_flat_path(flat)  # type: ignore[return-value]  # T is State here
+    for path, variable in selected.items():
+        variable.value = values[path]
+    return target
+
+
+def stored_metadata(directory: str, op: str) -> dict[Key, Any]:
+    """``{key: ArrayMetadata}`` for every array in the checkpoint at ``directory``."""
+    if not os.path.isdir(directory):
+        raise CheckpointError(
+            message(
+                f"{op}: no checkpoint at {directory} (no such directory).",
+                expected="a directory written by nnx_checkpoint.save or a CheckpointManager",
+                fix="nnx_checkpoint.CheckpointManager(root).latest_step()  # to find one",
+            )
+        )
+    reason, cause = None, None
+    try:
+        metadata = ocp.Checkpointer(ocp.PyTreeCheckpointHandler()).metadata(directory)
+        tree = metadata.item_metadata
+        tree = getattr(tree, "tree", tree)
+    except Exception as error:  # orbax raises many kinds; each means "cannot read it"
+        reason, cause = f"{type(error).__name__}: {error}", error
+    else:
+        if not isinstance(tree, Mapping):
+            reason = "it holds no tree of arrays"
+    if reason is not None:
+        raise CheckpointError(
+            message(
+                f"{op}: {directory} is not a readable checkpoint ({reason}).",
+                expected="a directory written by nnx_checkpoint.save or orbax's "
+                "StandardCheckpointer, complete (an interrupted save is never renamed "
+                "into place)",
+                fix="restore an earlier step: manager.restore(manager.all_steps()[-2], model)",
+            )
+        ) from cause
+    return unnest(tree)
+
+
+def read_arrays(directory: str, abstract: Mapping[Key, jax.ShapeDtypeStruct]) -> dict[Key, Any]:
+    """Read the arrays named by ``abstract``'s keys, each into its shape and sharding."""
+    item = nest(abstract)
+    restore_args = ocp.checkpoint_utils.construct_restore_args(item)
+    checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
+    tree = checkpointer.restore(
+        directory,
+        args=ocp.args.PyTreeRestore(item, restore_args=restore_args, partial_restore=True),
+    )
+    return unnest(tree)
+
+
+def _check_fits(
+    selected: Mapping[Path, Variable[Any]],
+    stored: Mapping[Key, Any],
+    *,
+    full: bool,
+    op: str,
+    root: str,
+) -> None:
+    problems = []
+    by_key = {key_of(path): path for path in selected}
+    for key, path in by_key.items():
+        where = format_path(path, root)
+        try:
+            expected = abstract_stored(selected[path])
+        except AbstractMeshError as error:
+            problems.append(
+                f"{where}: {error}, with no devices (built under nnx.eval_shape); wrap "
+                "the restore in `with jax.set_mesh(mesh):` or pass mesh= to "
+                "with_partitioning"
+            )
+            continue
+        if key not in stored:
+            problems.append(f"{where}: missing from the checkpoint (the target has it)")
+            continue
+        found = stored[key]
+        shape, dtype = tuple(found.shape), np.dtype(found.dtype)
+        if shape != expected.shape or dtype != np.dtype(expected.dtype):
+            kind = (
+                " (the key_data of a typed PRNG key)"
+                if is_typed_key(selected[path].raw_value)
+                else ""
+            )
+            problems.append(
+                f"{where}: checkpoint has shape={shape}, dtype={dtype.name}; the target "
+                f"expects shape={expected.shape}, dtype={np.dtype(expected.dtype).name}{kind}"
+            )
+    if full:
+        for key in sorted(set(stored) - set(by_key)):
+            path = tuple(int(k) if k.isdigit() else k for k in key)  # list indices
+            problems.append(f"{format_path(path, root)}: in the checkpoint, not in the target")
+    if problems:
+        raise CheckpointError(
+            message(
+                f"{op}: the checkpoint does not fit the target ({len(problems)} "
+                "problem(s)); nothing was changed.",
+                problems,
+                expected="the same paths, shapes and dtypes as the saved model",
+                fix="build the target as the saved model was built, or restore a part: "
+                f"{op}(path, model, nnx.Param)",
+            )
+        )
+
+
+def _variables(obj_or_state: Any, filter: Filter, op: str) -> dict[Path, Variable[Any]]:
+    if isinstance(obj_or_state, State):
+        state = obj_or_state if _selects_everything(filter) else obj_or_state.filter(filter)
+    elif isinstance(obj_or_state, Object):
+        state = graph_state(obj_or_state, filter)
+    else:
+        raise TypeError(
+            message(
+                f"{op}: expected an nnx Object (a model, Optimizer, ...) or a State, got "
+                f"{describe(obj_or_state)}.",
+                fix=f"{op}(path, nnx.state(tree)) for a pytree of Variables, or "
+                "nnx_checkpoint.export_npz for a plain dict of arrays",
+            )
+        )
+    flat: dict[Path, Variable[Any]] = dict(state.flat_dict())
+    return flat
+
+
+def _selects_everything(filter: Filter) -> bool:
+    return filter is Ellipsis or filter is True or isinstance(filter, Everything)
+
+
+def _root(target: Any) -> str:
+    return "state" if isinstance(target, State) else root_name(target)

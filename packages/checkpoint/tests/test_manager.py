@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nnx_checkpoint import CheckpointError, CheckpointManager
+from nnx_graph import State, Variable
+
+
+def weights(value: float) -> State:
+    return State({"w": Variable(jnp.full((4,), value))})
+
+
+def read(manager: CheckpointManager, step: int | None) -> float:
+    return float(manager.restore(step, weights(-1.0))["w"].value[0])
+
+
+def test_keeps_the_last_n_and_restores_the_newest(tmp_path: object) -> None:
+    with CheckpointManager(tmp_path, max_to_keep=2) as manager:
+        assert manager.latest_step() is None
+        for step in range(0, 50, 10):
+            manager.save(step, weights(float(step)))
+        manager.wait_until_finished()
+        assert manager.all_steps() == [30, 40]
+        assert manager.latest_step() == 40
+        assert read(manager, None) == 40.0
+        assert read(manager, 30) == 30.0
+    reopened = CheckpointManager(tmp_path)  # steps are found again from the directory
+    assert reopened.all_steps() == [30, 40]
+    assert read(reopened, None) == 40.0
+    reopened.close()
+
+
+def test_keeps_the_best_k_by_a_metric_as_well(tmp_path: object) -> None:
+    losses = {1: 0.5, 2: 0.1, 3: 0.9, 4: 0.7, 5: 0.8}
+    with CheckpointManager(
+        tmp_path, max_to_keep=1, metric="loss", keep_best=2, mode="min", async_save=False
+    ) as manager:
+        for step, loss in losses.items():
+            manager.save(step, weights(float(step)), metrics={"loss": loss})
+        assert manager.all_steps() == [1, 2, 5]  # best two (2, 1) and the newest (5)
+        assert manager.best_step() == 2
+        assert read(manager, manager.best_step()) == 2.0
+
+
+def test_a_missing_step_or_metric_is_a_clear_error(tmp_path: object) -> None:
+    with CheckpointManager(tmp_path, metric="loss", keep_best=1) as manager:
+        with pytest.raises(ValueError, match=r"step 3 has no 'loss'(.|\n)*metrics=\{'loss'"):
+            manager.save(3, weights(0.0))
+        with pytest.raises(CheckpointError, match=r"no step None(.|\n)*latest_step"):
+            manager.restore(None, weights(0.0))
+    with pytest.raises(ValueError, match=r"keep_best=2 needs the metric(.|\n)*metric="):
+        CheckpointManager(tmp_path, keep_best=2)
+
+
+def test_a_step_directory_is_a_plain_checkpoint(tmp_path: object) -> None:
+    from nnx_checkpoint import restore
+
+    with CheckpointManager(tmp_path) as manager:
+        manager.save(7, weights(7.0))
+        manager.wait_until_finished()
+        restored = restore(manager.step_directory(7), weights(0.0))
+    np.testing.assert_array_equal(restored["w"].value, jnp.full((4,), 7.0))
