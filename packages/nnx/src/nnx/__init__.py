@@ -117,6 +117,7 @@ from nnx_transforms import JitWrapped as JitWrapped
 from nnx_transforms import JitPartialWrapped as JitPartialWrapped
 from nnx_transforms import cached_partial as cached_partial
 from nnx_transforms import PARTITION_NAME as PARTITION_NAME
+from nnx_transforms import prefix as prefix
 from nnx_transforms import StateAxes as StateAxes
 from nnx_transforms import StateSharding as StateSharding
 from nnx_transforms import checkify as checkify

@@ -31,6 +31,7 @@ from nnx_transforms._jit_partial import jit_partial as jit_partial
 from nnx_transforms._jvp import jvp as jvp
 from nnx_transforms._make_jaxpr import make_jaxpr as make_jaxpr
 from nnx_transforms._partition import PARTITION_NAME as PARTITION_NAME
+from nnx_transforms._prefix import prefix as prefix
 from nnx_transforms._pmap import pmap as pmap
 from nnx_transforms._remat import remat as remat
 from nnx_transforms._scan import scan as scan
