@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -62,3 +66,37 @@ def test_a_step_directory_is_a_plain_checkpoint(tmp_path: object) -> None:
         manager.wait_until_finished()
         restored = restore(manager.step_directory(7), weights(0.0))
     np.testing.assert_array_equal(restored["w"].value, jnp.full((4,), 7.0))
+
+
+KILLED_DURING_SAVE = """
+import os, signal, sys
+import os
+
+import jax.numpy as jnp
+from nnx_graph import State, Variable
+from nnx_checkpoint import CheckpointManager
+
+manager = CheckpointManager(sys.argv[1])
+manager.save(1, State({"w": Variable(jnp.full((4,), 1.0))}))
+manager.wait_until_finished()
+big = State({"w": Variable(jnp.ones((4,))), "big": Variable(jnp.ones((4096, 4096)))})
+manager.save(2, big)  # returns once the arrays are off the device; the write goes on
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_save_killed_midway_is_ignored_and_the_previous_step_restores(tmp_path: object) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", KILLED_DURING_SAVE, str(tmp_path)], capture_output=True, timeout=120
+    )
+    assert run.returncode == -9, run.stderr.decode()[-2000:]
+    leftovers = [name for name in os.listdir(tmp_path) if name not in ("1",)]
+    assert leftovers, "the kill came after the save completed: nothing was tested"
+    assert not any(name == "2" for name in leftovers)  # never renamed into place
+    with CheckpointManager(tmp_path) as manager:
+        assert manager.all_steps() == [1]
+        assert read(manager, None) == 1.0
+        assert sorted(os.listdir(tmp_path)) == ["1"]  # the partial save was cleaned up
+        manager.save(2, weights(2.0))
+        manager.wait_until_finished()
+        assert read(manager, None) == 2.0

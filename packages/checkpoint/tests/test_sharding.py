@@ -5,10 +5,10 @@ from __future__ import annotations
 import jax
 import numpy as np
 import pytest
-from jax.sharding import Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
+from jax.sharding import AbstractMesh, Mesh, NamedSharding, PartitionSpec, SingleDeviceSharding
 
-from nnx_checkpoint import restore, save
-from nnx_graph import Module, state
+from nnx_checkpoint import CheckpointError, restore, save
+from nnx_graph import Module, State, Variable, state
 from nnx_layers import Linear
 from nnx_transforms import eval_shape
 from nnx_variables import Rngs, get_named_sharding, with_partitioning
@@ -62,3 +62,21 @@ def test_a_target_placed_by_hand_keeps_its_shardings(tmp_path: object) -> None:
     target = jax.device_put(target, shardings)
     restored = restore(f"{tmp_path}/ckpt", target)
     assert restored["up"]["bias"].value.sharding.spec == PartitionSpec("model")
+
+
+def test_an_abstract_mesh_needs_a_concrete_one(tmp_path: object) -> None:
+    mesh = jax.make_mesh((2, 4), ("data", "model"))
+    save(f"{tmp_path}/ckpt", State({"w": Variable(jax.numpy.arange(8.0))}))
+    abstract_mesh = mesh.abstract_mesh
+    assert isinstance(abstract_mesh, AbstractMesh)
+    sharding = NamedSharding(abstract_mesh, PartitionSpec("model"))
+
+    def target() -> State:
+        return State({"w": Variable(jax.ShapeDtypeStruct((8,), np.float32, sharding=sharding))})
+
+    with pytest.raises(CheckpointError, match=r"state\.w: .*abstract mesh(.|\n)*jax\.set_mesh"):
+        restore(f"{tmp_path}/ckpt", target())
+    with jax.set_mesh(mesh):
+        restored = restore(f"{tmp_path}/ckpt", target())
+    assert restored["w"].value.sharding.mesh == mesh
+    np.testing.assert_array_equal(restored["w"].value, np.arange(8.0))

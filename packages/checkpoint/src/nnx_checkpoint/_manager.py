@@ -2,7 +2,8 @@
 
 A thin layer over ``orbax.checkpoint.CheckpointManager``: orbax owns the directory
 layout (``root/<step>/default``), the atomic rename that makes an interrupted save
-invisible, the background thread and the pruning; this class adds the graph side
+invisible (and the removal of such leftovers when the directory is next opened), the
+background thread and the pruning; this class adds the graph side
 (``save`` takes a model or Optimizer, ``restore`` reads into a target exactly as
 ``nnx_checkpoint.restore`` does, with its checks and shardings).
 
@@ -93,6 +94,9 @@ class CheckpointManager:
             )
         options = ocp.CheckpointManagerOptions(
             enable_async_checkpointing=async_save,
+            # a save killed midway leaves '<step>.orbax-checkpoint-tmp'; never read as a
+            # step, it is removed when the directory is next opened
+            cleanup_tmp_directories=True,
             # orbax writes a step's metrics only when it ranks steps by them
             best_fn=None if metric is None else self._rank,
             best_mode=mode,
