@@ -50,6 +50,7 @@ from nnx_graph import state as graph_state
 
 T = TypeVar("T")
 
+FLAX_VALUE = "value"  # the level flax's Variables add under each path in a checkpoint
 FORMAT = "nnx-checkpoint/1"  # written to the step metadata; read back only to explain
 
 
@@ -90,7 +91,7 @@ def save(path: str | os.PathLike[str], obj_or_state: Any, *, force: bool = False
 
 def saved_tree(obj_or_state: Any, op: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The nested dict of arrays written for ``obj_or_state``, and its metadata."""
-    flat = _variables(obj_or_state, Everything(), op)
+    flat = variables_of(obj_or_state, Everything(), op)
     leaves: dict[Key, Any] = {}
     typed_keys: dict[str, str] = {}
     for path, variable in flat.items():
@@ -129,11 +130,12 @@ def restore(path: str | os.PathLike[str], target: T, filter: Filter = ...) -> T:
     op = "nnx_checkpoint.restore"
     directory = os.path.abspath(os.fspath(path))
     selected = {
-        path: v for path, v in _variables(target, filter, op).items() if v.raw_value is not None
+        path: v for path, v in variables_of(target, filter, op).items() if v.raw_value is not None
     }
-    stored = stored_metadata(directory, op)
-    _check_fits(selected, stored, full=_selects_everything(filter), op=op, root=_root(target))
-    values = read_arrays(directory, {key_of(p): abstract_stored(v) for p, v in selected.items()})
+    stored, suffix = stored_metadata(directory, op)
+    check_fits(selected, stored, full=_selects_everything(filter), op=op, root=root_of(target))
+    abstract = {key_of(p): abstract_stored(v) for p, v in selected.items()}
+    values = read_arrays(directory, abstract, suffix)
     restored = {p: rebuilt_value(v, values[key_of(p)]) for p, v in selected.items()}
     return write_values(target, selected, restored)
 
@@ -152,8 +154,13 @@ def write_values(
     return target
 
 
-def stored_metadata(directory: str, op: str) -> dict[Key, Any]:
-    """``{key: ArrayMetadata}`` for every array in the checkpoint at ``directory``."""
+def stored_metadata(directory: str, op: str) -> tuple[dict[Key, Any], Key]:
+    """``{key: ArrayMetadata}`` for every array in the checkpoint at ``directory``.
+
+    Also returns the suffix every stored key carries beyond the graph path: ``()`` for
+    ours, ``('value',)`` for flax's (``StandardCheckpointer().save(path,
+    nnx.state(model))`` in flax 0.10 and 0.12 stores each Variable as ``{'value': x}``).
+    """
     if not os.path.isdir(directory):
         raise CheckpointError(
             message(
@@ -182,22 +189,27 @@ def stored_metadata(directory: str, op: str) -> dict[Key, Any]:
                 fix="restore an earlier step: manager.restore(manager.all_steps()[-2], model)",
             )
         ) from cause
-    return unnest(tree)
+    flat = unnest(tree)
+    if len(flat) > 1 and all(key[-1] == FLAX_VALUE for key in flat):
+        return {key[:-1]: leaf for key, leaf in flat.items()}, (FLAX_VALUE,)
+    return flat, ()
 
 
-def read_arrays(directory: str, abstract: Mapping[Key, jax.ShapeDtypeStruct]) -> dict[Key, Any]:
+def read_arrays(
+    directory: str, abstract: Mapping[Key, jax.ShapeDtypeStruct], suffix: Key = ()
+) -> dict[Key, Any]:
     """Read the arrays named by ``abstract``'s keys, each into its shape and sharding."""
-    item = nest(abstract)
+    item = nest({(*key, *suffix): leaf for key, leaf in abstract.items()})
     restore_args = ocp.checkpoint_utils.construct_restore_args(item)
     checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
     tree = checkpointer.restore(
         directory,
         args=ocp.args.PyTreeRestore(item, restore_args=restore_args, partial_restore=True),
     )
-    return unnest(tree)
+    return {key[: len(key) - len(suffix)]: leaf for key, leaf in unnest(tree).items()}
 
 
-def _check_fits(
+def check_fits(
     selected: Mapping[Path, Variable[Any]],
     stored: Mapping[Key, Any],
     *,
@@ -250,7 +262,7 @@ def _check_fits(
         )
 
 
-def _variables(obj_or_state: Any, filter: Filter, op: str) -> dict[Path, Variable[Any]]:
+def variables_of(obj_or_state: Any, filter: Filter, op: str) -> dict[Path, Variable[Any]]:
     if isinstance(obj_or_state, State):
         state = obj_or_state if _selects_everything(filter) else obj_or_state.filter(filter)
     elif isinstance(obj_or_state, Object):
@@ -272,5 +284,5 @@ def _selects_everything(filter: Filter) -> bool:
     return filter is Ellipsis or filter is True or isinstance(filter, Everything)
 
 
-def _root(target: Any) -> str:
+def root_of(target: Any) -> str:
     return "state" if isinstance(target, State) else root_name(target)

@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 import jax
 import numpy as np
 
-from nnx_checkpoint._checkpoint import CheckpointError, _check_fits, _root, _variables, write_values
+from nnx_checkpoint._checkpoint import (
+    CheckpointError,
+    check_fits,
+    root_of,
+    variables_of,
+    write_values,
+)
 from nnx_checkpoint._leaves import abstract_stored, key_of, rebuilt_value, shape_dtype, stored_value
 from nnx_graph import Everything, Filter, message
 
@@ -36,7 +42,9 @@ def export_npz(path: str | os.PathLike[str], obj_or_state: Any) -> None:
     ['w']
     """
     arrays: dict[str, np.ndarray] = {}
-    for p, variable in _variables(obj_or_state, Everything(), "nnx_checkpoint.export_npz").items():
+    for p, variable in variables_of(
+        obj_or_state, Everything(), "nnx_checkpoint.export_npz"
+    ).items():
         value = variable.get_raw_value()
         if value is None:
             continue
@@ -68,7 +76,9 @@ def import_npz(path: str | os.PathLike[str], target: T, filter: Filter = ...) ->
                 expected="an .npz file written by nnx_checkpoint.export_npz",
             )
         ) from error
-    selected = {p: v for p, v in _variables(target, filter, op).items() if v.raw_value is not None}
+    selected = {
+        p: v for p, v in variables_of(target, filter, op).items() if v.raw_value is not None
+    }
     abstract = {p: abstract_stored(v) for p, v in selected.items()}
     stored = {key: shape_dtype(a.shape, a.dtype) for key, a in arrays.items()}
     for p, a in abstract.items():  # float32 stood in for bfloat16 on export
@@ -76,7 +86,7 @@ def import_npz(path: str | os.PathLike[str], target: T, filter: Filter = ...) ->
         if key in stored and a.dtype == jax.numpy.bfloat16 and stored[key].dtype == np.float32:
             stored[key] = shape_dtype(stored[key].shape, a.dtype)
     full = filter is Ellipsis or filter is True or isinstance(filter, Everything)
-    _check_fits(selected, stored, full=full, op=op, root=_root(target))
+    check_fits(selected, stored, full=full, op=op, root=root_of(target))
     values = {
         p: rebuilt_value(
             v, jax.device_put(arrays[key_of(p)].astype(abstract[p].dtype), abstract[p].sharding)
