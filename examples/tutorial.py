@@ -10,6 +10,7 @@ MLPs with `nnx.vmap` and runs them in sequence with `nnx.scan`, as the tutorial 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 
 import jax
@@ -99,6 +100,22 @@ def main() -> None:
     print(f"Held-out metrics: mse {float(metrics['mse']):.4f}, r2 {float(metrics['r2']):.3f}")
     print(f"optimizer.step = {int(optimizer.step.value)}")
     nnx.display(model)
+
+    with tempfile.TemporaryDirectory() as directory:  # model, optimizer state, step, RNGs
+        nnx.checkpoint.save(f"{directory}/tutorial", optimizer)
+        restored = nnx.checkpoint.restore(
+            f"{directory}/tutorial",
+            nnx.eval_shape(
+                lambda: nnx.Optimizer(MLP(din, dmid, dout, rngs=nnx.Rngs(1)), optax.adam(1e-2))
+            ),
+        )
+    restored.model.eval()
+    again = evaluate(restored.model, x_test, y_test)
+    print(
+        f"Saved and restored with nnx.checkpoint into an abstract model: step "
+        f"{int(restored.step.value)}, mse {float(again['mse']):.4f} (same as above: "
+        f"{bool(again['mse'] == metrics['mse'])})"
+    )
 
     print("\nStacking 5 MLPs with nnx.vmap and running them in sequence with nnx.scan:")
 
