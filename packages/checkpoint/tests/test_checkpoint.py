@@ -175,3 +175,18 @@ def test_batch_stats_are_restored(tmp_path: object) -> None:
         restore(f"{tmp_path}/ckpt", target)  # a part of the state: say which part
     stats = restore(f"{tmp_path}/ckpt", target, BatchStat)
     np.testing.assert_array_equal(stats["bn"]["var"].value, jnp.arange(16.0))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # orbax's reader
+def test_a_truncated_data_file_is_a_clear_error_and_changes_nothing(tmp_path: object) -> None:
+    path = f"{tmp_path}/ckpt"
+    save(path, State({"w": Variable(jnp.arange(1000.0))}))
+    for folder, _, files in os.walk(path):
+        for name in files:
+            file = os.path.join(folder, name)
+            if os.path.basename(folder) == "d" and os.path.getsize(file) > 1000:
+                os.truncate(file, 100)
+    target = State({"w": Variable(jnp.zeros(1000))})
+    with pytest.raises(CheckpointError, match=r"could not be read(.|\n)*truncated(.|\n)*Fix:"):
+        restore(path, target)
+    assert float(target["w"].value.sum()) == 0.0

@@ -135,7 +135,7 @@ def restore(path: str | os.PathLike[str], target: T, filter: Filter = ...) -> T:
     stored, suffix = stored_metadata(directory, op)
     check_fits(selected, stored, full=_selects_everything(filter), op=op, root=root_of(target))
     abstract = {key_of(p): abstract_stored(v) for p, v in selected.items()}
-    values = read_arrays(directory, abstract, suffix)
+    values = read_arrays(directory, abstract, suffix, op)
     restored = {p: rebuilt_value(v, values[key_of(p)]) for p, v in selected.items()}
     return write_values(target, selected, restored)
 
@@ -196,16 +196,32 @@ def stored_metadata(directory: str, op: str) -> tuple[dict[Key, Any], Key]:
 
 
 def read_arrays(
-    directory: str, abstract: Mapping[Key, jax.ShapeDtypeStruct], suffix: Key = ()
+    directory: str, abstract: Mapping[Key, jax.ShapeDtypeStruct], suffix: Key = (), op: str = ""
 ) -> dict[Key, Any]:
-    """Read the arrays named by ``abstract``'s keys, each into its shape and sharding."""
+    """Read the arrays named by ``abstract``'s keys, each into its shape and sharding.
+
+    The metadata already matched, so a failure here means damaged data (a truncated or
+    deleted file): reported as a CheckpointError before the target is touched.
+    """
     item = nest({(*key, *suffix): leaf for key, leaf in abstract.items()})
     restore_args = ocp.checkpoint_utils.construct_restore_args(item)
     checkpointer = ocp.Checkpointer(ocp.PyTreeCheckpointHandler())
-    tree = checkpointer.restore(
-        directory,
-        args=ocp.args.PyTreeRestore(item, restore_args=restore_args, partial_restore=True),
-    )
+    try:
+        tree = checkpointer.restore(
+            directory,
+            args=ocp.args.PyTreeRestore(item, restore_args=restore_args, partial_restore=True),
+        )
+    except Exception as error:  # tensorstore raises a bare Exception for damaged data
+        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointError(
+            message(
+                f"{op or 'nnx_checkpoint.restore'}: the arrays in {directory} could not be "
+                f"read ({first_line}); nothing was changed.",
+                expected="a complete checkpoint; its metadata is intact but its data is not "
+                "(a truncated or deleted file)",
+                fix="restore an earlier step: manager.restore(manager.all_steps()[-2], model)",
+            )
+        ) from error
     return {key[: len(key) - len(suffix)]: leaf for key, leaf in unnest(tree).items()}
 
 
