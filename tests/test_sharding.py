@@ -98,7 +98,7 @@ def test_metadata_reaches_the_layers_state():
     assert specs.linear1.kernel.value == P(None, "model")
     assert specs.linear2.kernel.value == P("model", None)
     assert specs.linear1.bias.value == P()
-    assert state.linear1.kernel.sharding == (None, "model")
+    assert state.linear1.kernel.out_sharding == (None, "model")
 
 
 def test_device_put_shards_the_state_across_the_mesh():
@@ -130,7 +130,7 @@ def test_kernels_stay_sharded_as_declared_after_the_step(step):
     model, _, _ = train(step, sharded=True)
     assert spec(model.linear1.kernel.value) == P(None, "model")
     assert spec(model.linear2.kernel.value) == P("model", None)
-    assert model.linear1.kernel.sharding == (None, "model")  # the metadata survives jit
+    assert model.linear1.kernel.out_sharding == (None, "model")  # the metadata survives jit
 
 
 def test_constraint_keeps_unannotated_params_replicated():
@@ -191,9 +191,9 @@ def test_optimizer_moments_carry_their_parameters_sharding_metadata() -> None:
     optimizer = nnx.Optimizer(model, optax.adam(1e-3))
     specs = nnx.get_partition_spec(nnx.state(optimizer, nnx.OptState)).flat_dict()
     adam = optimizer.opt_state[0]
-    assert adam.mu["kernel"].sharding == (None, "model")
-    assert adam.nu["kernel"].sharding == (None, "model")
-    assert "sharding" not in adam.mu["bias"].get_metadata()
+    assert adam.mu["kernel"].out_sharding == (None, "model")
+    assert adam.nu["kernel"].out_sharding == (None, "model")
+    assert "out_sharding" not in adam.mu["bias"].get_metadata()
     assert any(spec.value == jax.sharding.PartitionSpec(None, "model") for spec in specs.values())
 
 

@@ -71,8 +71,9 @@ def test_empty_module_and_metadata():
         def __init__(self):
             self.w = Param(jnp.zeros(3), sharding=("data",), dtype=jnp.float32)
 
-    assert "w=Param(value=Array(shape=(3,), dtype=float32), sharding=('data',), dtype=float32)" in (
-        repr(Tagged())
+    assert (
+        "w=Param(value=Array(shape=(3,), dtype=float32), out_sharding=('data',), dtype=float32)"
+        in (repr(Tagged()))
     )
 
 

@@ -80,7 +80,7 @@ def test_update_keeps_metadata_from_the_state():
     _, state = ng.split(model)
     state["w"] = state["w"].replace(sharding=("c", "d"))
     ng.update(model, state)
-    assert model.w.sharding == ("c", "d")
+    assert model.w.out_sharding == ("c", "d")
 
 
 def test_update_with_pure_values():

@@ -154,7 +154,7 @@ def test_jnp_functions_work_on_value():
 
 def test_metadata_is_read_as_attributes_and_copied_by_get_metadata():
     v = Param(jnp.ones(1), sharding=("x",), tag="enc")
-    assert v.sharding == ("x",) and v.tag == "enc"
+    assert v.out_sharding == ("x",) and v.tag == "enc"
     metadata = v.get_metadata()
     metadata["tag"] = "changed"
     assert v.tag == "enc"
@@ -232,7 +232,7 @@ def test_copy_pickle_and_deepcopy_keep_kind_value_and_metadata():
 def test_metadata_survives_split_and_merge():
     block = Block()
     _, state = ng.split(block)
-    assert state["w"].get_metadata() == {"sharding": ("data",), "description": "weights"}
+    assert state["w"].get_metadata() == {"out_sharding": ("data",), "description": "weights"}
     rebuilt = ng.merge(*ng.split(block))
     assert type(rebuilt.w) is Param
     assert rebuilt.w.get_metadata() == block.w.get_metadata()
@@ -382,7 +382,7 @@ def test_set_metadata_in_its_three_forms_and_the_structure_epoch_moves():
     assert ng.structure_epoch() != epoch
     block.w.set_metadata("tag", "w")
     assert block.w.get_metadata() == {
-        "sharding": ("data",),
+        "out_sharding": ("data",),
         "description": "weights",
         "frozen": True,
         "tag": "w",
@@ -440,7 +440,7 @@ def test_from_metadata_rebuilds_a_variable_without_running_init():
 
     v = Tagged.from_metadata(jnp.ones(2), {"tag": "given", "sharding": ("x",)})
     assert type(v) is Tagged
-    assert v.get_metadata() == {"tag": "given", "sharding": ("x",)}
+    assert v.get_metadata() == {"tag": "given", "out_sharding": ("x",)}
     again = Tagged.from_metadata(v.get_raw_value(), v.get_metadata())
     assert again.get_metadata() == v.get_metadata() and again is not v
     assert Param.from_metadata(1.0, {"hijax": False}).get_metadata() == {}
@@ -521,3 +521,33 @@ def test_writing_a_captured_variable_under_plain_jax_jit_suggests_an_nnx_transfo
     with pytest.raises(ng.TraceContextError, match=r"(?s)nnx.jit\(step\)\(model, x\).*jax.jit"):
         step(1.0)
     assert int(count.value) == 0
+
+
+def test_sharding_is_the_values_jax_sharding_and_the_names_are_out_sharding():
+    # flax 0.12: ``v.sharding`` is the value's ``jax.sharding.Sharding``; the mesh axis
+    # names (0.10's ``sharding`` metadata) are ``out_sharding``, which old keywords fill.
+    v = Param(jnp.ones(2), sharding=("x",))
+    assert isinstance(v.sharding, jax.sharding.Sharding)
+    assert v.sharding == v.value.sharding
+    assert v.out_sharding == ("x",)
+    assert v.get_metadata() == {"out_sharding": ("x",)}
+
+
+def test_get_metadata_reads_one_entry_and_flax_0_12s_required_entries_by_name():
+    # 0.10's dict holds what was given; 0.12 adds hijax/ref/eager_sharding to it. Here the
+    # dict stays 0.10's and the 0.12 entries are read by name, with their defaults.
+    v = Param(jnp.ones(2), tag="w", sharding_names=("x",))
+    assert v.get_metadata() == {"tag": "w", "out_sharding": ("x",)}
+    assert v.get_metadata(exclude_required=True) == v.get_metadata()
+    assert v.get_metadata("tag") == "w" and v.get_metadata("sharding") == ("x",)
+    assert v.get_metadata("note", None) is None
+    assert (v.get_metadata("hijax"), v.get_metadata("ref"), v.get_metadata("eager_sharding")) == (
+        False,
+        False,
+        True,
+    )
+    assert (v.hijax, v.ref, v.eager_sharding, v.sharding_names) == (False, False, True, ("x",))
+    with ng.use_eager_sharding(False):
+        assert v.eager_sharding is False
+    with pytest.raises(KeyError, match="'note'"):
+        v.get_metadata("note")

@@ -144,3 +144,25 @@ def test_missing_rngs_error_names_the_path():
 def test_bad_call_rngs_is_rejected():
     with pytest.raises(LayerInputError, match=r"rngs must be an nnx.Rngs(.|\n)*Fix: dropout"):
         Dropout(0.1)(jnp.ones(3), rngs=jnp.ones(2))
+
+
+@pytest.mark.skipif(len(jax.devices()) < 8, reason="needs 8 devices (XLA_FLAGS as make does)")
+@pytest.mark.parametrize("jitted", [False, True], ids=["eager", "nnx.jit"])
+@pytest.mark.parametrize("broadcast_dims", [(), (0,), (-1,)])
+def test_an_input_sharded_over_an_explicit_mesh_keeps_its_sharding(jitted, broadcast_dims):
+    # flax 0.12: under an Explicit mesh the mask must carry the input's sharding, or
+    # ``select`` refuses operands sharded differently.
+    from jax.sharding import AxisType, PartitionSpec
+
+    from nnx_transforms import jit
+
+    mesh = jax.make_mesh((2, 4), ("a", "b"), axis_types=(AxisType.Explicit,) * 2)
+    dropout = Dropout(0.5, broadcast_dims=broadcast_dims, rngs=Rngs(0))
+    with jax.set_mesh(mesh):
+        x = jax.device_put(jnp.ones((8, 16)), PartitionSpec("a", "b"))
+        y = jit(lambda d, x: d(x))(dropout, x) if jitted else dropout(x)
+        assert jax.typeof(y).sharding.spec == PartitionSpec("a", "b")
+    assert y.sharding == x.sharding
+    kept = np.asarray(y) != 0
+    assert 0 < kept.mean() < 1
+    np.testing.assert_allclose(np.asarray(y)[kept], 2.0)

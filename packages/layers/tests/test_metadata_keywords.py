@@ -183,7 +183,7 @@ def test_the_initializers_metadata_wins_but_a_sharding_keyword_wins_over_it():
         kernel_metadata={"sharding": ("c", "d"), "note": "keyword", "extra": 1},
         rngs=Rngs(0),
     )
-    assert layer.kernel.get_metadata() == {"sharding": ("c", "d"), "note": "box", "extra": 1}
+    assert layer.kernel.get_metadata() == {"out_sharding": ("c", "d"), "note": "box", "extra": 1}
     boxed = nn.Linear(
         2,
         3,
@@ -198,7 +198,7 @@ def test_linear_general_reshapes_a_boxed_initializer_output():
     init = with_partitioning(nn.initializers.lecun_normal(), (None, "model"))
     layer = nn.LinearGeneral(4, (2, 3), kernel_init=init, rngs=Rngs(0))
     assert layer.kernel.shape == (4, 2, 3)
-    assert layer.kernel.get_metadata() == {"sharding": (None, "model")}
+    assert layer.kernel.get_metadata() == {"out_sharding": (None, "model")}
     plain = nn.LinearGeneral(4, (2, 3), rngs=Rngs(0))
     np.testing.assert_array_equal(layer.kernel.value, plain.kernel.value)
 

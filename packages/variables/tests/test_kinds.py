@@ -42,9 +42,9 @@ def test_kind_contract(kind):
 
     graphdef, selected, rest = ng.split(holder, kind, ...)
     assert list(selected.flat_dict()) == [("x",)]
-    assert selected.x.type is kind and selected.x.metadata == {"sharding": ("a",)}
+    assert selected.x.type is kind and selected.x.metadata == {"out_sharding": ("a",)}
     copy = ng.merge(graphdef, selected, rest)
-    assert type(copy.x) is kind and copy.x.sharding == ("a",)
+    assert type(copy.x) is kind and copy.x.out_sharding == ("a",)
     assert copy.x.value.dtype == jnp.uint32 and int(copy.x.value) == 6
 
     ng.update(holder, jax.tree.map(lambda v: v + 1, selected))

@@ -47,7 +47,7 @@ def mesh_1d(name="model", axis_type=AxisType.Auto):
 def test_every_kind_unboxes_metadata(kind):
     variable = kind(VariableMetadata(jnp.ones(3), {"sharding": ("x",), "note": 1}))
     assert isinstance(variable.value, jax.Array)
-    assert variable.get_metadata() == {"sharding": ("x",), "note": 1}
+    assert variable.get_metadata() == {"out_sharding": ("x",), "note": 1}
 
 
 def test_constructor_metadata_wins_over_the_box():
@@ -85,7 +85,7 @@ def test_initializer_must_be_callable(wrap):
 def test_with_partitioning_records_sharding_and_extra_metadata():
     init = with_partitioning(normal, [None, ("data", "model")], role="kernel")
     variable = Param(init(KEY, (2, 4)))
-    assert variable.sharding == (None, ("data", "model"))
+    assert variable.out_sharding == (None, ("data", "model"))
     assert variable.role == "kernel"
     assert "mesh" not in variable.get_metadata()
     np.testing.assert_array_equal(variable.value, normal(KEY, (2, 4)))
@@ -93,19 +93,19 @@ def test_with_partitioning_records_sharding_and_extra_metadata():
 
 def test_with_partitioning_accepts_a_partition_spec():
     init = with_partitioning(normal, PartitionSpec("model", None))
-    assert Param(init(KEY, (4, 2))).sharding == ("model", None)
+    assert Param(init(KEY, (4, 2))).out_sharding == ("model", None)
 
 
 def test_sharding_survives_split_merge_and_state_round_trips():
     model = Block()
     graphdef, params, rest = ng.split(model, Param, ...)
-    assert params.kernel.sharding == (None, "model")
-    assert params.kernel.get_metadata() == {"sharding": (None, "model")}
+    assert params.kernel.out_sharding == (None, "model")
+    assert params.kernel.get_metadata() == {"out_sharding": (None, "model")}
     rebuilt = ng.merge(graphdef, params, rest, copy=True)
-    assert rebuilt.kernel.sharding == (None, "model")
+    assert rebuilt.kernel.out_sharding == (None, "model")
     doubled = jax.tree.map(lambda x: x * 2, params)
     ng.update(model, doubled)
-    assert model.kernel.sharding == (None, "model")
+    assert model.kernel.out_sharding == (None, "model")
     np.testing.assert_array_equal(model.kernel.value, rebuilt.kernel.value * 2)
 
 
@@ -124,7 +124,7 @@ def test_with_partitioning_constrains_traced_values(axis_type):
     mesh = jax.make_mesh((2,), ("model",), axis_types=(axis_type,), devices=jax.devices()[:2])
     init = with_partitioning(normal, (None, "model"), mesh=mesh)
     with jax.set_mesh(mesh):  # jit over Explicit axes needs the mesh in context
-        value = jax.jit(lambda key: init(key, (2, 4)).raw_value)(KEY)
+        value = jax.jit(lambda key: Param(init(key, (2, 4))).value)(KEY)
     assert value.sharding.spec == PartitionSpec(None, "model")
     np.testing.assert_allclose(value, normal(KEY, (2, 4)))
 
@@ -174,7 +174,7 @@ def test_get_partition_spec_keeps_the_state_structure():
     specs = get_partition_spec(state)
     assert isinstance(specs, ng.State)
     assert specs.kernel.value == PartitionSpec(None, "model")
-    assert specs.kernel.type is Param and specs.kernel.sharding == (None, "model")
+    assert specs.kernel.type is Param and specs.kernel.out_sharding == (None, "model")
     assert specs.bias.value == PartitionSpec()
     assert specs.count.value == PartitionSpec()
     assert jax.tree.structure(specs) == jax.tree.structure(state)
@@ -203,7 +203,7 @@ def test_get_named_sharding_places_state_with_device_put():
     assert shardings.kernel.value == NamedSharding(mesh, PartitionSpec(None, "model"))
     ng.update(model, jax.device_put(state, shardings))
     assert model.kernel.value.sharding.spec == PartitionSpec(None, "model")
-    assert model.kernel.sharding == (None, "model")
+    assert model.kernel.out_sharding == (None, "model")
 
 
 def test_get_named_sharding_needs_a_mesh():

@@ -17,81 +17,15 @@ context manager for the block, and as a decorator for each call of the function.
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from nnx_graph._errors import describe, message
 from nnx_graph._flatten import sorted_keys
 from nnx_graph._object import Object
 from nnx_graph._paths import Path, format_path
+from nnx_graph._settings import Setting as _Setting
 from nnx_graph._variable import Variable
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class _Stacks(threading.local):
-    def __init__(self) -> None:
-        self.graph: list[bool] = []
-        self.updates: list[bool] = []
-
-
-_STACKS = _Stacks()
-
-
-class _Setting:
-    """A thread-local default with flax's plain-call / ``with`` / decorator forms.
-
-    The constructor sets the value at once (replacing the innermost one, or pushing the
-    first); ``with`` restores the replaced value on exit; as a decorator the constructor's
-    change is undone and the value applies only while the function runs.
-    """
-
-    name: ClassVar[str]
-
-    @classmethod
-    def _stack(cls) -> list[bool]:
-        stack: list[bool] = getattr(_STACKS, cls.name)
-        return stack
-
-    def __init__(self, value: bool, /) -> None:
-        stack = self._stack()
-        self._previous = stack[-1] if stack else None
-        if stack:
-            stack[-1] = value
-        else:
-            stack.append(value)
-        self._value = value
-
-    @classmethod
-    def current_value(cls) -> bool:
-        """The value in effect now (True unless something set it)."""
-        stack = cls._stack()
-        return stack[-1] if stack else True
-
-    def __enter__(self) -> None:
-        if self._previous is not None:
-            self._stack().insert(-1, self._previous)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack().pop()
-
-    def __call__(self, f: F) -> F:
-        stack = self._stack()
-        stack.pop()
-        if self._previous is not None:
-            stack.append(self._previous)
-
-        @functools.wraps(f)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            self._stack().append(self._value)
-            try:
-                return f(*args, **kwargs)
-            finally:
-                self._stack().pop()
-
-        return wrapper  # type: ignore[return-value]  # same signature as f
 
 
 class set_graph_mode(_Setting):  # flax's name; a class, to be a context manager

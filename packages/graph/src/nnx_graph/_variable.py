@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 from nnx_graph import _tracking
+from nnx_graph._eager_sharding import new_name, rename_old_names, shard_value, using_eager_sharding
 from nnx_graph._errors import (
     EscapedTraceError,
     HijaxNotSupportedError,
@@ -33,6 +34,7 @@ A = TypeVar("A")
 # ``index`` of ``get_value`` / ``set_value`` when the whole value is meant; a sentinel
 # rather than None because ``v[None]`` is a valid (axis-adding) index.
 _WHOLE: Any = type("Whole", (), {"__repr__": lambda self: "<whole value>"})()
+_MISSING: Any = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 
 
 class EscapedValue:
@@ -90,6 +92,7 @@ class Variable(Generic[A]):
             metadata = {**boxed, **metadata}
         if metadata.pop("hijax", False):
             raise HijaxNotSupportedError(_hijax_message(type(self).__name__, value))
+        rename_old_names(metadata)
         if isinstance(value, Variable):
             raise TypeError(
                 message(
@@ -100,7 +103,14 @@ class Variable(Generic[A]):
                 )
             )
         hook = _hook(self, "on_create_value", metadata)
-        _fill(self, value if hook is None else hook(self, value), metadata)
+        if hook is not None:
+            value = hook(self, value)
+        if "out_sharding" in metadata:
+            eager = metadata.get("eager_sharding")
+            if using_eager_sharding() if eager is None else eager:
+                mesh = metadata.get("mesh")
+                value = shard_value(value, metadata["out_sharding"], mesh, type(self).__name__)
+        _fill(self, value, metadata)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -225,9 +235,32 @@ class Variable(Generic[A]):
 
     # -- metadata ----------------------------------------------------------------------
 
-    def get_metadata(self) -> dict[str, Any]:
-        """A copy of this Variable's metadata."""
-        return dict(self._metadata)
+    def get_metadata(
+        self, name: str | None = None, default: Any = _MISSING, *, exclude_required: bool = False
+    ) -> Any:
+        """A copy of this Variable's metadata, or the entry ``name`` (``default`` if absent).
+
+        The whole dict holds what was given, as in Flax NNX 0.10; the entries flax 0.12
+        adds to every Variable (``hijax``, ``ref``, ``eager_sharding``) are read by name,
+        with their defaults when not given (``exclude_required`` is accepted for 0.12 code).
+
+        >>> v = Variable(0.0, tag='w', sharding=('x',))
+        >>> v.get_metadata(), v.get_metadata('tag'), v.get_metadata('note', None)
+        ({'tag': 'w', 'out_sharding': ('x',)}, 'w', None)
+        >>> v.get_metadata('hijax'), v.get_metadata('eager_sharding')
+        (False, True)
+        """
+        del exclude_required  # the dict never holds the required entries
+        if name is None:
+            return dict(self._metadata)
+        name = new_name(name)
+        if name in self._metadata:
+            return self._metadata[name]
+        if default is not _MISSING:
+            return default
+        if name in _DEFAULTS:
+            return _DEFAULTS[name]()
+        raise KeyError(f"{type(self).__name__} has no metadata {name!r}")
 
     def set_metadata(self, *args: Any, **kwargs: Any) -> None:
         """Change this Variable's metadata, in one of Flax NNX 0.12's three forms.
@@ -242,7 +275,7 @@ class Variable(Generic[A]):
         >>> v.set_metadata({'d': 4}); v.get_metadata()
         {'d': 4}
         """
-        metadata = _metadata_from_arguments(type(self).__name__, args, kwargs)
+        metadata = rename_old_names(_metadata_from_arguments(type(self).__name__, args, kwargs))
         if len(args) != 1:
             metadata = {**self._metadata, **metadata}
         if metadata.pop("hijax", False):
@@ -262,7 +295,7 @@ class Variable(Generic[A]):
         >>> v.get_raw_value(), v.get_metadata()
         (1.0, {'tag': 'w'})
         """
-        metadata = dict(attributes)
+        metadata = rename_old_names(dict(attributes))
         if metadata.pop("hijax", False):
             raise HijaxNotSupportedError(_hijax_message(cls.__name__, value))
         new: Variable[Any] = object.__new__(cls)
@@ -275,10 +308,14 @@ class Variable(Generic[A]):
         metadata = object.__getattribute__(self, "_metadata")
         if name in metadata:
             return metadata[name]
+        if name == "sharding_names":  # the 0.11 key, read as 0.12 does
+            return metadata.get("out_sharding")
         value = object.__getattribute__(self, "_value")
         try:
             return getattr(value, name)
         except AttributeError:
+            if name in _DEFAULTS:
+                return _DEFAULTS[name]()
             raise AttributeError(
                 f"{type(self).__name__} has no metadata {name!r} and its value "
                 f"({describe(value)}) has no attribute {name!r}"
@@ -297,9 +334,10 @@ class Variable(Generic[A]):
             object.__setattr__(self, name, value)
             return
         self.check_trace()
-        self._metadata = {**self._metadata, name: value}
+        self._metadata = {**self._metadata, new_name(name): value}
 
     def __delattr__(self, name: str) -> None:
+        name = new_name(name)
         if name not in self._metadata:
             raise AttributeError(f"{type(self).__name__} has no metadata {name!r}")
         self.check_trace()
@@ -337,7 +375,8 @@ class Variable(Generic[A]):
     def replace(self, value: Any = ESCAPED, **metadata: Any) -> Variable[Any]:
         """A new Variable of the same kind with ``value`` and/or metadata replaced."""
         new = object.__new__(type(self))
-        _fill(new, self._value if value is ESCAPED else value, {**self._metadata, **metadata})
+        metadata = {**self._metadata, **rename_old_names(metadata)}
+        _fill(new, self._value if value is ESCAPED else value, metadata)
         return new
 
     def update_from_state(self, state: Variable[A]) -> None:
@@ -424,6 +463,16 @@ def _fill(variable: Variable[Any], value: Any, metadata: dict[str, Any]) -> None
     object.__setattr__(variable, "_nnx_calls", None)  # cached walks (see nnx_graph._cache)
 
 
+# The entries flax 0.12 puts in every Variable's metadata, with their defaults; here they
+# are read by name (``get_metadata('hijax')``, ``v.eager_sharding``) but not stored, so
+# the metadata dict stays the one the user gave, as in 0.10.
+_DEFAULTS: dict[str, Callable[[], Any]] = {
+    "hijax": lambda: False,
+    "ref": lambda: False,
+    "eager_sharding": using_eager_sharding,
+}
+
+
 # The 0.10 value hooks: a metadata entry ``on_get_value=fn(variable, value)`` or a method
 # of that name on the kind (``def on_get_value(self, value)``). flax 0.12 deprecates them
 # in favour of overriding ``get_value``/``set_value``; both spellings keep working here.
@@ -443,7 +492,8 @@ def _hook(variable: Variable[Any], name: str, metadata: Mapping[str, Any]) -> An
 
 def _rebuild_variable(kind: type[Variable[Any]], value: Any, metadata: dict[str, Any]) -> Any:
     new = object.__new__(kind)
-    _fill(new, value, dict(metadata))
+    # Pickles of an earlier nnx hold the mesh axis names under ``sharding``.
+    _fill(new, value, rename_old_names(dict(metadata)))
     return new
 
 

@@ -8,6 +8,8 @@ through ``split``, ``merge`` and every transform like the parameters do.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -88,8 +90,12 @@ class Dropout(Module):
         mask_shape = list(x.shape)
         for dim in self.broadcast_dims:
             mask_shape[dim] = 1
-        mask = jax.random.bernoulli(key, p=keep_rate, shape=tuple(mask_shape))
-        mask = jnp.broadcast_to(mask, x.shape)
+        sharding = _explicit_sharding(x)
+        if sharding is None:
+            mask = jax.random.bernoulli(key, p=keep_rate, shape=tuple(mask_shape))
+            mask = jnp.broadcast_to(mask, x.shape)
+        else:
+            mask = _sharded_mask(key, keep_rate, tuple(mask_shape), x, sharding)
         return lax.select(mask, x / keep_rate, jnp.zeros_like(x))
 
     def _key(self, rngs: Rngs | RngStream | jax.Array | None) -> jax.Array:
@@ -120,3 +126,31 @@ class Dropout(Module):
             f"rngs must be an nnx.Rngs, an RngStream or a PRNG key, got {describe(source)}",
             fix="dropout(x, rngs=nnx.Rngs(dropout=0)) or dropout(x, rngs=jax.random.key(0))",
         )
+
+
+def _explicit_sharding(x: jax.Array) -> Any:
+    """The sharding of ``x`` when it is sharded over Explicit mesh axes, else None."""
+    sharding = jax.typeof(x).sharding
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or mesh.empty or jax.sharding.AxisType.Explicit not in mesh.axis_types:
+        return None
+    return sharding
+
+
+def _sharded_mask(
+    key: jax.Array, keep_rate: float, shape: tuple[int, ...], x: jax.Array, sharding: Any
+) -> jax.Array:
+    """A mask sharded as ``x``: under Explicit axes ``select`` refuses any other.
+
+    flax 0.12 passes the input's sharding to ``bernoulli`` likewise. The broadcast
+    dimensions have size 1, so the drawn mask is replicated along them, and resharded
+    after the broadcast. Only here, so unsharded masks stay jax's default draws.
+    """
+    spec = [*sharding.spec, *[None] * (x.ndim - len(sharding.spec))]
+    spec = [None if n == 1 else entry for n, entry in zip(shape, spec, strict=True)]
+    drawn_spec = jax.sharding.PartitionSpec(*spec)  # type: ignore[no-untyped-call]  # jax: unannotated
+    drawn = jax.sharding.NamedSharding(sharding.mesh, drawn_spec)
+    mask = jax.random.bernoulli(key, p=keep_rate, shape=shape, out_sharding=drawn)
+    mask = jnp.broadcast_to(mask, x.shape)
+    placed: jax.Array = jax.sharding.reshard(mask, sharding)  # type: ignore[no-untyped-call]  # jax: unannotated
+    return placed

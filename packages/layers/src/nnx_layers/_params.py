@@ -67,9 +67,10 @@ def make_param(
     """A ``kind`` (``Param``) holding ``value`` with a layer keyword's ``metadata``.
 
     ``value`` is an initializer's output, possibly boxed with metadata of its own; the
-    box's entries win over the keyword's, except ``sharding``: flax 0.12.8 merges the box
-    over the keyword too, but then renames a keyword ``sharding`` (its old spelling) to
-    the box's key and so overwrites the box's. ``shape`` reshapes the raw value (a layer
+    box's entries win over the keyword's, except a keyword ``sharding`` (or
+    ``sharding_names``): flax 0.12.8 merges the box over the keyword too, but then renames
+    the old spelling to the box's ``out_sharding`` and so overwrites the box's; the
+    Variable's own renaming does the same here. ``shape`` reshapes the raw value (a layer
     that draws a flat kernel, as ``LinearGeneral`` does), keeping the box's metadata.
 
     >>> import jax.numpy as jnp
@@ -80,10 +81,7 @@ def make_param(
     raw, boxed = unbox(value) if unbox is not None else (value, {})
     if shape is not None:
         raw = jnp.reshape(raw, shape)
-    merged = {**metadata, **boxed}
-    if "sharding" in metadata:
-        merged["sharding"] = metadata["sharding"]
-    return kind(raw, **merged)
+    return kind(raw, **{**metadata, **boxed})
 
 
 def optional_param(

@@ -109,6 +109,8 @@ from nnx_variables import get_partition_spec as get_partition_spec
 from nnx_variables import with_metadata as with_metadata
 from nnx_variables import with_partitioning as with_partitioning
 from nnx_variables import with_rngs as with_rngs
+from nnx_variables import use_eager_sharding as use_eager_sharding
+from nnx_variables import using_eager_sharding as using_eager_sharding
 
 # -- nnx-transforms: object-aware jit, grad, vmap, scan, ... --------------------------
 from nnx_transforms import Carry as Carry

@@ -298,7 +298,7 @@ class Optimizer(Object):
         return grad_flat
 
 
-_SHARDING_METADATA = ("sharding", "mesh")
+_SHARDING_METADATA = ("out_sharding", "mesh")
 
 
 def _mirrored_sharding(path: tuple[Any, ...], leaf: Any, params: dict[Path, Any]) -> dict[str, Any]:

@@ -14,9 +14,12 @@ keys for a while.
 Metadata rides along the same way. ``with_partitioning`` records, on each Variable an
 initializer builds, which mesh axes its dimensions are split over; ``get_partition_spec``
 and ``get_named_sharding`` turn a State's records into the trees ``jax.device_put`` and
-``jax.jit`` take, so a model shards across a device mesh with JAX's own machinery.
+``jax.jit`` take, so a model shards across a device mesh with JAX's own machinery. Given
+a mesh, a Variable is placed as soon as it is built (``use_eager_sharding``, as 0.12).
 """
 
+from nnx_graph import use_eager_sharding as use_eager_sharding
+from nnx_graph import using_eager_sharding as using_eager_sharding
 from nnx_variables._fork_rngs import SplitBackups as SplitBackups
 from nnx_variables._fork_rngs import fork_rngs as fork_rngs
 from nnx_variables._fork_rngs import restore_rngs as restore_rngs

@@ -4,12 +4,14 @@ The distributed engine is JAX's own (``jax.sharding`` meshes, XLA's SPMD partiti
 this module only records, next to each parameter, how it should be laid out, and turns
 those records into the ``PartitionSpec``/``NamedSharding`` trees JAX consumes.
 
-The record is ordinary Variable metadata (``sharding``, a tuple with one mesh axis name,
-tuple of names, or ``None`` per dimension), so it survives ``split``/``merge`` and every
+The record is ordinary Variable metadata (``out_sharding``, as Flax NNX 0.12 names it; a
+tuple with one mesh axis name, tuple of names, or ``None`` per dimension; 0.10's
+``sharding`` key is renamed on the way in), so it survives ``split``/``merge`` and every
 transform with no special handling. It gets there through the initializer: a layer
 builds ``Param(kernel_init(key, shape, dtype))``, ``with_partitioning`` makes the
-initializer return a ``VariableMetadata`` box, and ``Variable.__init__`` unboxes it. No
-layer needs a sharding argument of its own.
+initializer return a ``VariableMetadata`` box, and ``Variable.__init__`` unboxes it (and
+places the value when a mesh is known: eager sharding, see ``nnx_graph``). No layer
+needs a sharding argument of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeAlias, TypeVar
 
 import jax
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from nnx_graph import Object, Variable, VariableState, describe, format_path, message
 
@@ -85,21 +87,22 @@ def with_partitioning(
 
     ``sharding`` names, per dimension, the mesh axis (or tuple of axes) that dimension is
     split over, ``None`` for a replicated dimension; trailing dimensions may be left out.
-    Without ``mesh`` only the metadata is recorded and ``get_named_sharding`` later
-    places the state. With ``mesh`` the initial value is also placed on it right away
-    (``device_put`` eagerly, a sharding constraint inside ``jit``), so a model built
-    under ``nnx.jit`` comes out already sharded, with no separate placement step.
+    The names are recorded as ``out_sharding`` metadata. With ``mesh`` (or a mesh set by
+    ``jax.set_mesh``) the Variable built from the value also places it right away
+    (``device_put`` eagerly, a sharding constraint inside ``jit``; eager sharding, which
+    ``nnx.use_eager_sharding(False)`` turns off), so a model built under ``nnx.jit``
+    comes out already sharded. Without any mesh only the metadata is recorded and
+    ``get_named_sharding`` places the state later.
 
     >>> import jax
     >>> from nnx_variables import Param
     >>> init = with_partitioning(jax.nn.initializers.lecun_normal(), (None, 'model'))
-    >>> Param(init(jax.random.key(0), (2, 4))).sharding
+    >>> Param(init(jax.random.key(0), (2, 4))).out_sharding
     (None, 'model')
     """
     _check_initializer(initializer, "nnx.with_partitioning")
     spec = _check_sharding(sharding, mesh)
-    named = NamedSharding(mesh, _partition_spec(spec)) if mesh is not None else None
-    extra = {"sharding": spec, **({"mesh": mesh} if mesh is not None else {}), **metadata}
+    extra = {"out_sharding": spec, **({"mesh": mesh} if mesh is not None else {}), **metadata}
 
     @functools.wraps(initializer)
     def init(*args: Any, **kwargs: Any) -> VariableMetadata[Any]:
@@ -114,8 +117,6 @@ def with_partitioning(
                     fix=f"with_partitioning(init, {spec[: len(shape)]!r})",
                 )
             )
-        if named is not None:
-            value = _place(value, named)
         return VariableMetadata(value, extra)
 
     return init
@@ -124,7 +125,7 @@ def with_partitioning(
 def get_partition_spec(tree: Any) -> Any:
     """Map each VariableState to one holding its ``PartitionSpec`` instead of its value.
 
-    Variables without ``sharding`` metadata (and bare arrays) get ``PartitionSpec()``:
+    Variables without ``out_sharding`` metadata (and bare arrays) get ``PartitionSpec()``:
     replicated on every device. The result keeps the structure of ``tree``, so it can be
     handed to ``jax.lax.with_sharding_constraint`` under a mesh, or turned into
     shardings for ``jax.device_put``.
@@ -132,8 +133,8 @@ def get_partition_spec(tree: Any) -> Any:
     >>> import jax.numpy as jnp
     >>> from nnx_graph import State
     >>> from nnx_variables import Param
-    >>> state = State({'w': Param(jnp.ones((2, 4)), sharding=(None, 'model')).to_state(),
-    ...                'b': Param(jnp.zeros(4)).to_state()})
+    >>> state = State({'w': Param(jnp.ones((2, 4)), out_sharding=(None, 'model')),
+    ...                'b': Param(jnp.zeros(4))})
     >>> specs = get_partition_spec(state)
     >>> specs.w.value, specs.b.value
     (P(None, 'model'), P())
@@ -153,7 +154,7 @@ def get_named_sharding(tree: Any, mesh: Mesh) -> Any:
     >>> from nnx_graph import State
     >>> from nnx_variables import Param
     >>> mesh = jax.make_mesh((1,), ('model',))
-    >>> state = State({'w': Param(jnp.ones((2, 4)), sharding=(None, 'model')).to_state()})
+    >>> state = State({'w': Param(jnp.ones((2, 4)), out_sharding=(None, 'model'))})
     >>> sharded = jax.device_put(state, get_named_sharding(state, mesh))
     >>> sharded.w.value.sharding.spec
     P(None, 'model')
@@ -202,8 +203,10 @@ def _is_variable(x: Any) -> bool:
 
 def _spec_leaf(leaf: Any) -> Any:
     if isinstance(leaf, Variable | VariableState):
-        sharding = leaf.get_metadata().get("sharding")
-        return leaf.replace(_partition_spec(sharding or ()))
+        names = leaf.get_metadata().get("out_sharding")
+        if isinstance(names, NamedSharding):
+            names = tuple(names.spec)
+        return leaf.replace(_partition_spec(names or ()))
     return _partition_spec(())
 
 
@@ -253,19 +256,6 @@ def _path(key_path: Any) -> tuple[Any, ...]:
         elif isinstance(key, jax.tree_util.GetAttrKey) and key.name != "value":
             keys.append(key.name)
     return tuple(keys)
-
-
-def _place(value: Any, sharding: NamedSharding) -> Any:
-    if not isinstance(value, jax.core.Tracer):
-        return jax.device_put(value, sharding)
-    # Inside jit, device_put does not constrain Auto mesh axes; with_sharding_constraint
-    # does, but refuses Explicit axes, which take reshard instead.
-    mesh = sharding.mesh
-    used = set(_axis_names(tuple(sharding.spec)))
-    types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
-    if all(types[name] == AxisType.Auto for name in used):
-        return jax.lax.with_sharding_constraint(value, sharding)  # type: ignore[no-untyped-call]  # jax: unannotated
-    return jax.sharding.reshard(value, sharding)  # type: ignore[no-untyped-call]  # jax: unannotated
 
 
 def _partition_spec(entries: Sharding) -> PartitionSpec:
