@@ -85,3 +85,38 @@ def test_path_contains_matches_substrings_when_not_exact():
     inexact = ng.state(model, ng.PathContains("dro", exact=False)).flat_dict()
     assert set(inexact) == {("a", "drop", "w"), ("b", "drop", "w")}
     assert ng.PathContains("x", exact=False) != ng.PathContains("x")
+
+
+class Cached(ng.Module):
+    """A module with flax's ``set_view`` hook, which takes keywords it has no attribute for."""
+
+    def __init__(self):
+        self.decode = False
+        self.extra = 0
+        self.cache = None
+        self.calls = []
+
+    def set_view(self, decode=None, max_length=None):
+        self.calls.append((decode, max_length))
+        if decode is not None:
+            self.decode = decode
+        if max_length is not None:
+            self.cache = ng.Variable(jnp.zeros(max_length))
+
+
+def test_view_hands_a_set_view_hook_the_keywords_it_takes_and_sets_the_other_attributes():
+    model = Cached()
+    viewed = ng.view(model, decode=True, max_length=3, extra=1)
+    assert viewed.calls == [(True, 3)] and viewed.decode and viewed.extra == 1
+    assert viewed.cache.value.shape == (3,) and model.cache is None and not model.decode
+
+
+def test_view_refuses_a_keyword_neither_a_hook_nor_an_attribute_takes():
+    with pytest.raises(AttributeError, match=r"(?s)'batch_size'.*set_view argument.*Fix: check"):
+        ng.view(Cached(), batch_size=2)
+    assert ng.view(Cached(), only=Drop, raise_if_not_found=False, max_length=2).cache is None
+
+
+def test_with_attributes_does_not_call_set_view():
+    with pytest.raises(AttributeError, match=r"'max_length'"):
+        ng.with_attributes(Cached(), max_length=3)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nnx_graph import LayerInputError, state
+from nnx_graph import LayerInputError, state, view
 from nnx_layers import (
     Einsum,
     LinearGeneral,
@@ -200,3 +200,25 @@ def test_einsum_with_bias_and_ellipsis():
     )
     with pytest.raises(ValueError, match=r"two operands(.|\n)*Fix"):
         Einsum("ab,bc", (4, 3), rngs=Rngs(0))
+
+
+def test_set_view_switches_modes_and_creates_the_decoding_cache():
+    mha = MultiHeadAttention(2, 8, decode=False, dtype=jnp.bfloat16, rngs=Rngs(0))
+    decoding = view(mha, decode=True, deterministic=True, batch_size=(2, 3), max_length=5)
+    assert decoding.decode and decoding.deterministic and not mha.decode
+    assert decoding.cached_key.shape == (2, 3, 5, 2, 4) and mha.cached_key is None
+    assert decoding.cached_value.dtype == jnp.bfloat16 and int(decoding.cache_index[...]) == 0
+    assert decoding.query.kernel is mha.query.kernel  # the view shares the parameters
+    only_mode = view(mha, decode=True)  # as flax: no sizes, no cache (init_cache later)
+    assert only_mode.decode and only_mode.cached_key is None
+    kept = view(decoding, decode=True, batch_size=1, max_length=2)  # an existing cache stays
+    assert kept.cached_key.shape == (2, 3, 5, 2, 4)
+
+
+def test_set_view_with_one_size_names_the_other_and_the_fix():
+    mha = MultiHeadAttention(2, 8, decode=False, rngs=Rngs(0))
+    with pytest.raises(
+        TypeError, match=r"(?s)'max_length' must be given with batch_size.*Fix: nnx"
+    ):
+        mha.set_view(decode=True, batch_size=1)
+    assert mha.cached_key is None

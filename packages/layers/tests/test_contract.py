@@ -21,6 +21,8 @@ from nnx_layers import (
     LoRA,
     LoRALinear,
     Sequential,
+    SpectralNorm,
+    WeightNorm,
     relu,
 )
 from nnx_variables import Param, Rngs
@@ -80,6 +82,18 @@ CASES = {
             ("layers", 2, "bias"): (2,),
         },
         (5, 2),
+    ),
+    "WeightNorm": Case(
+        lambda r: WeightNorm(Linear(3, 4, rngs=r), rngs=r),
+        floats(5, 3),
+        {("layer_instance", "kernel"): (3, 4), ("layer_instance", "bias"): (4,)},
+        (5, 4),
+    ),
+    "SpectralNorm": Case(
+        lambda r: SpectralNorm(Conv(2, 4, (3, 3), rngs=r), rngs=r),
+        floats(2, 5, 5, 2),
+        {("layer_instance", "kernel"): (3, 3, 2, 4), ("layer_instance", "bias"): (4,)},
+        (2, 5, 5, 4),
     ),
     "LoRA": Case(
         lambda r: LoRA(3, 2, 4, base_module=Linear(3, 4, rngs=r), rngs=r),
@@ -191,7 +205,7 @@ def test_same_seed_same_values(case):
 
 
 def _raw(state):
-    value = state.value
+    value = getattr(state, "value", state)  # WeightNorm.scales holds plain arrays
     if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
         return np.asarray(jax.random.key_data(value))
     return np.asarray(value)

@@ -1,12 +1,14 @@
 """Same constructor, same seed: same parameters and outputs as flax.nnx 0.12.8."""
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import nnx_layers as ours
-from nnx_graph import state
+from nnx_graph import state, view
 from nnx_variables import Rngs
 
 fnnx = pytest.importorskip("flax.nnx", reason="flax is only in the bench dependency group")
@@ -117,3 +119,20 @@ def test_einsum():
     b = fnnx.Einsum("btd,dnh->btnh", (16, 2, 3), (2, 3), rngs=fnnx.Rngs(0))
     assert_same_state(a, b)
     np.testing.assert_allclose(a(X), b(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["MultiHeadAttention", "BatchNorm"])
+def test_set_view_takes_flax_keywords(name):
+    def keywords(cls):
+        return [(p.name, p.default) for p in inspect.signature(cls.set_view).parameters.values()]
+
+    assert keywords(getattr(ours, name)) == keywords(getattr(fnnx, name))
+
+
+def test_view_of_attention_in_eval_mode_gives_flax_outputs():
+    a = ours.MultiHeadAttention(2, 8, dropout_rate=0.5, decode=False, rngs=Rngs(0))
+    b = fnnx.MultiHeadAttention(2, 8, dropout_rate=0.5, decode=False, rngs=fnnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(1), (2, 3, 8))
+    va, vb = view(a, deterministic=True), fnnx.view(b, deterministic=True)
+    np.testing.assert_allclose(va(x), vb(x), atol=1e-5)
+    assert a.deterministic is None and b.deterministic is None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nnx_layers as ours
-from nnx_graph import state
+from nnx_graph import Module, state
 from nnx_variables import Rngs
 
 fnnx = pytest.importorskip("flax.nnx", reason="flax is only in the bench dependency group")
@@ -60,3 +60,35 @@ def test_bidirectional():
     lengths = jnp.array([2, 5])
     np.testing.assert_allclose(a(x, seq_lengths=lengths), b(x, seq_lengths=lengths), atol=1e-5)
     np.testing.assert_allclose(a(x), b(x), atol=1e-5)
+
+
+def dropout_cell(lib, base, rngs):
+    """A cell whose output is its input through a Dropout drawing from ``self.rngs``."""
+
+    class Cell(base):
+        num_feature_axes = 1
+
+        def __init__(self):
+            self.rngs = rngs(dropout=1)
+            self.drop = lib.Dropout(0.5)
+
+        def __call__(self, carry, x):
+            y = self.drop(x, rngs=self.rngs)
+            return carry + y, y
+
+        def initialize_carry(self, shape, rngs=None):
+            return jnp.zeros(shape)
+
+    return Cell()
+
+
+@pytest.mark.parametrize("broadcast_rngs", [None, "dropout", ...])
+@pytest.mark.parametrize("unroll", [1, 2])
+def test_rnn_broadcast_rngs(broadcast_rngs, unroll):
+    kwargs = {"broadcast_rngs": broadcast_rngs, "unroll": unroll}
+    a = ours.RNN(dropout_cell(ours, Module, Rngs), **kwargs)
+    b = fnnx.RNN(dropout_cell(fnnx, fnnx.Module, fnnx.Rngs), **kwargs)
+    x = jax.random.normal(jax.random.key(1), (2, 5, 3))
+    for _ in range(2):  # a new key on every call
+        np.testing.assert_array_equal(a(x), b(x))
+        assert_same_state(a, b)

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nnx_graph import LayerInputError, merge, split
+from nnx_graph import LayerInputError, merge, split, view
 from nnx_layers import BatchNorm, LayerNorm
 from nnx_variables import BatchStat, Param, Rngs
 
@@ -170,3 +170,12 @@ def test_layernorm_wrong_feature_size():
         r"\(2, 5\)(.|\n)*Fix",
     ):
         LayerNorm(3, rngs=Rngs(0))(jnp.ones((2, 5)))
+
+
+def test_batch_norm_set_view_is_what_view_calls():
+    bn = BatchNorm(3, rngs=Rngs(0))
+    bn.set_view()  # nothing asked, nothing changed
+    assert bn.use_running_average is False
+    evaluated = view(bn, use_running_average=True)
+    assert evaluated.use_running_average is True and bn.use_running_average is False
+    assert evaluated.mean is bn.mean

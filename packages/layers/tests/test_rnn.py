@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nnx_layers import RNN, Bidirectional, GRUCell, LSTMCell, SimpleCell
+from nnx_graph import Module
+from nnx_layers import RNN, Bidirectional, Dropout, GRUCell, LSTMCell, SimpleCell
 from nnx_transforms import jit
 from nnx_variables import Rngs
 
@@ -91,3 +92,55 @@ def test_bf16_dtype_with_float32_params(x):
 def test_bad_rngs_names_the_fix():
     with pytest.raises(TypeError, match=r"nnx\.RNN.*\n.*Fix: nnx\.RNN\(\.\.\., rngs=nnx\.Rngs"):
         RNN(SimpleCell(3, 4, rngs=Rngs(0)), rngs="seed")
+
+
+class DropoutCell(Module):
+    """A cell whose output is its input through a Dropout drawing from ``self.rngs``."""
+
+    num_feature_axes = 1
+
+    def __init__(self, seed):
+        self.rngs = Rngs(dropout=seed)
+        self.drop = Dropout(0.5)
+
+    def __call__(self, carry, x):
+        y = self.drop(x, rngs=self.rngs)
+        return carry + y, y
+
+    def initialize_carry(self, shape, rngs=None):
+        return jnp.zeros(shape)
+
+
+def expected_mask(key, count, shape):
+    """The keep mask Dropout(0.5) draws from a stream's ``key`` at ``count``."""
+    return np.asarray(jax.random.bernoulli(jax.random.fold_in(key, count), 0.5, shape))
+
+
+def test_broadcast_rngs_draws_one_split_key_for_every_step():
+    rnn = RNN(DropoutCell(1), broadcast_rngs="dropout")
+    x = jnp.ones((2, 4, 3))
+    for call in range(2):
+        # flax's split_rngs(splits=1, squeeze=True): the stream's next key, split once;
+        # the steps all draw from it at count 0.
+        key = jax.random.split(jax.random.fold_in(jax.random.key(1), call), 1)[0]
+        mask = expected_mask(key, 0, (2, 3))
+        want = np.where(mask, 2.0, 0.0)[:, None, :].repeat(4, axis=1)
+        np.testing.assert_array_equal(rnn(x), want)
+        assert int(rnn.cell.rngs.dropout.count.value) == call + 1
+        assert jax.random.key_data(rnn.cell.rngs.dropout.key.value).tolist() == [0, 1]
+
+
+def test_without_broadcast_rngs_each_step_draws_its_own_key():
+    rnn = RNN(DropoutCell(1))
+    ys = np.asarray(rnn(jnp.ones((2, 4, 3))))
+    want = [np.where(expected_mask(jax.random.key(1), t, (2, 3)), 2.0, 0.0) for t in range(4)]
+    np.testing.assert_array_equal(ys, np.stack(want, axis=1))
+    assert int(rnn.cell.rngs.dropout.count.value) == 4
+
+
+def test_broadcast_rngs_restores_the_stream_after_an_error():
+    rnn = RNN(DropoutCell(1), broadcast_rngs="dropout")
+    with pytest.raises(TypeError):
+        rnn(jnp.ones((2, 4, 3)), initial_carry="not an array")
+    assert int(rnn.cell.rngs.dropout.count.value) == 0
+    assert rnn.cell.rngs.dropout.key.value.shape == ()

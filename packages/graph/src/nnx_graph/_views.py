@@ -8,6 +8,7 @@ modules in the order flax yields them, and finding what is reachable by two path
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,7 +75,10 @@ def view(
 ) -> Any:
     """A view of ``node`` in another mode: ``nnx.view(model, deterministic=True)``.
 
-    The same as ``with_attributes``: modules are copied, Variables shared.
+    As ``with_attributes`` (modules copied, Variables shared), except that a module with
+    a ``set_view`` method (flax's hook) is handed the keywords that method takes, so
+    ``nnx.view(model, decode=True, batch_size=1, max_length=64)`` can create the
+    attention caches; the other keywords set the attributes it has.
 
     >>> from nnx_graph import Module
     >>> class Norm(Module):
@@ -83,7 +87,55 @@ def view(
     >>> view(Norm(), use_running_average=True).use_running_average
     True
     """
-    return with_attributes(node, only=only, raise_if_not_found=raise_if_not_found, **attributes)
+    copy = merge(*split(node))  # new modules, the same Variables (merge shares them)
+    predicate = to_predicate(only)
+    found: set[str] = set()
+    plan: list[tuple[Module, Any, dict[str, Any], dict[str, Any]]] = []
+    for path, module in iter_modules(copy):
+        if not predicate(path, module):
+            continue
+        hook = getattr(module, "set_view", None)
+        taken = _hook_keywords(hook, attributes) if callable(hook) else set()
+        to_hook = {name: value for name, value in attributes.items() if name in taken}
+        to_set = {
+            name: value
+            for name, value in attributes.items()
+            if name not in taken and name in vars(module)
+        }
+        found.update(to_hook, to_set)
+        if to_hook or to_set:
+            plan.append((module, hook, to_hook, to_set))
+    missing = sorted(set(attributes) - found)
+    if missing and raise_if_not_found:
+        kinds = sorted({type(m).__name__ for _, m in iter_modules(copy)})
+        raise AttributeError(
+            message(
+                f"nnx.view found no module with attribute(s) {', '.join(map(repr, missing))}.",
+                [f"modules searched: {', '.join(kinds)}"],
+                expected="each keyword to be an attribute of, or a set_view argument of, "
+                "at least one module",
+                fix="check the spelling, or pass raise_if_not_found=False",
+            )
+        )
+    for module, hook, to_hook, to_set in plan:
+        for name, value in to_set.items():
+            setattr(module, name, value)
+        if to_hook:
+            hook(**to_hook)
+    return copy
+
+
+def _hook_keywords(hook: Any, attributes: dict[str, Any]) -> set[str]:
+    """The keywords of ``attributes`` that a ``set_view`` method takes (all with ``**``)."""
+    parameters = inspect.signature(hook).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return set(attributes)
+    named = {
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    return named & set(attributes)
 
 
 def view_info(node: Any, /, *, only: Filter = ...) -> str:

@@ -72,3 +72,5 @@ from nnx_layers._recurrent import SimpleCell as SimpleCell
 from nnx_layers._rnn import RNN as RNN
 from nnx_layers._rnn import Bidirectional as Bidirectional
 from nnx_layers._sequential import Sequential as Sequential
+from nnx_layers._spectral_norm import SpectralNorm as SpectralNorm
+from nnx_layers._weight_norm import WeightNorm as WeightNorm

@@ -232,6 +232,47 @@ class MultiHeadAttention(Module):
         self.cached_value = Cache(jnp.zeros(shape, dtype))
         self.cache_index = Cache(jnp.array(0, jnp.int32))
 
+    def set_view(
+        self,
+        deterministic: bool | None = None,
+        decode: bool | None = None,
+        batch_size: int | tuple[int, ...] | None = None,
+        max_length: int | None = None,
+    ) -> None:
+        """Set the mode ``nnx.view(model, ...)`` asks for; create the cache if it is missing.
+
+        ``decode=True`` with ``batch_size`` and ``max_length`` on a layer without a cache
+        creates it, as ``init_cache((*batch_size, max_length, features))`` would, in
+        ``dtype`` (float32 when None). flax 0.12.8 means to do this but never does (its
+        check ``hasattr(self, 'cached_key')`` is true for the ``None`` placeholder).
+
+        >>> from nnx_variables import Rngs
+        >>> mha = MultiHeadAttention(2, 8, decode=False, rngs=Rngs(0))
+        >>> mha.set_view(decode=True, batch_size=1, max_length=4)
+        >>> mha.decode, mha.cached_key.shape
+        (True, (1, 4, 2, 4))
+        """
+        if deterministic is not None:
+            self.deterministic = deterministic
+        if decode is None:
+            return
+        self.decode = decode
+        given = {"batch_size": batch_size, "max_length": max_length}
+        if not decode or self.cached_key is not None or given == dict.fromkeys(given):
+            return  # nothing to create: a cache can still come from init_cache
+        missing = [name for name, value in given.items() if value is None]
+        if missing:
+            raise TypeError(
+                f"MultiHeadAttention.set_view: {missing[0]!r} must be given with "
+                f"{'max_length' if missing[0] == 'batch_size' else 'batch_size'} to create "
+                "the decoding cache.\n"
+                "Fix: nnx.view(model, decode=True, batch_size=1, max_length=128)"
+            )
+        assert batch_size is not None and max_length is not None
+        batch = (batch_size,) if isinstance(batch_size, int) else tuple(batch_size)
+        dtype = jnp.float32 if self.dtype is None else self.dtype
+        self.init_cache((*batch, max_length, self.in_features), dtype)
+
     def _write_cache(
         self, key: jax.Array, value: jax.Array, mask: jax.Array | None
     ) -> tuple[jax.Array, jax.Array, jax.Array | None]:

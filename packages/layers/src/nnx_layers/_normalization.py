@@ -218,6 +218,18 @@ class BatchNorm(Module):
             dtype=self.dtype,
         )
 
+    def set_view(self, use_running_average: bool | None = None) -> None:
+        """Set the mode ``nnx.view(model, use_running_average=...)`` asks for (flax's hook).
+
+        >>> from nnx_variables import Rngs
+        >>> bn = BatchNorm(2, rngs=Rngs(0))
+        >>> bn.set_view(use_running_average=True)
+        >>> bn.use_running_average
+        True
+        """
+        if use_running_average is not None:
+            self.use_running_average = use_running_average
+
     def _feature_axes(self, x: jax.Array) -> tuple[int, ...]:
         fix = f"normalise the axis of size {self.num_features}: nnx.BatchNorm(..., axis=...)"
         check_feature_axes(

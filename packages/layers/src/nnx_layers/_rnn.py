@@ -5,20 +5,23 @@
 (RNG counts, statistics) flows back out, as in flax.nnx. Padded batches pass
 ``seq_lengths``: with ``reverse`` each sequence is flipped within its own length, so the
 padding stays at the end, and with ``return_carry`` the carry returned is the one after
-each sequence's last valid step, not after the padding.
+each sequence's last valid step, not after the padding. The cell's streams named by
+``broadcast_rngs`` give the same key at every step (one dropout mask for the whole
+sequence, recurrent dropout) and a new one at every call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 
-from nnx_graph import Module
+from nnx_graph import All, Filter, Module, iter_graph, to_predicate
 from nnx_transforms import Carry, StateAxes, scan
-from nnx_variables import Rngs, RngStream
+from nnx_variables import Rngs, RngState, RngStream
 
 Output = Any
 
@@ -57,6 +60,37 @@ def flip_sequences(
     return jnp.take_along_axis(inputs, idxs, axis=time_axis)
 
 
+@contextlib.contextmanager
+def _broadcast_streams(cell: Any, only: Filter) -> Iterator[None]:
+    """Give the cell's streams matching ``only`` one fresh key for the call, as flax does.
+
+    flax's ``split_rngs(splits=1, squeeze=True)``: each stream draws its next key, split
+    once and squeezed, with its count at zero; the scan broadcasts it to every step.
+    Afterwards each stream has its own key back, one count further on (exactly as
+    before, after an error), so the next call draws a different key.
+    """
+    predicate = to_predicate(All(RngState, only))
+    streams: dict[int, RngStream] = {}
+    for path, node in iter_graph(cell):
+        if (
+            isinstance(node, RngStream)
+            and predicate((*path, "key"), node.key)
+            and predicate((*path, "count"), node.count)
+        ):
+            streams.setdefault(id(node), node)
+    saved = [(s, s.key.value, s.count.value) for s in streams.values()]
+    for stream in streams.values():
+        stream.key.value = jax.random.split(stream(), 1)[0]
+        stream.count.value = jnp.zeros_like(stream.count.value)
+    try:
+        yield
+    finally:
+        for stream, key, count in saved:
+            stream.key.value, stream.count.value = key, count
+    for stream, _, count in saved:
+        stream.count.value = count + 1
+
+
 def _carry_stream(rngs: Rngs | RngStream | bool, op: str) -> RngStream | None:
     if rngs is True:
         return RngStream(0, tag="carry")
@@ -81,6 +115,13 @@ class RNN(Module):
     >>> rnn = RNN(LSTMCell(3, 4, rngs=Rngs(0)))
     >>> rnn(jnp.ones((2, 5, 3))).shape
     (2, 5, 4)
+
+    Args:
+        unroll: how many steps each iteration of the underlying loop runs.
+        state_axes: ``{filter: axis}`` for the cell's state in the scan; by default
+            everything is carried from step to step (``{...: nnx.Carry}``).
+        broadcast_rngs: a filter of the cell's RNG streams that draw the same key at
+            every step of a call (``'dropout'`` for one mask over the sequence).
     """
 
     def __init__(
@@ -93,6 +134,7 @@ class RNN(Module):
         keep_order: bool = False,
         unroll: int = 1,
         state_axes: Mapping[Any, int | Any | None] | None = None,
+        broadcast_rngs: Filter = None,
         rngs: Rngs | RngStream | bool = True,
     ) -> None:
         self.cell = cell
@@ -103,6 +145,7 @@ class RNN(Module):
         self.unroll = unroll
         self.rngs = _carry_stream(rngs, "nnx.RNN")
         self.state_axes = StateAxes(state_axes if state_axes is not None else {...: Carry})
+        self.broadcast_rngs = broadcast_rngs
 
     def __call__(
         self,
@@ -142,13 +185,22 @@ class RNN(Module):
             carry, y = cell(carry, x)
             return (carry, (carry, y)) if slice_carry else (carry, y)
 
+        state_axes = self.state_axes
+        if self.broadcast_rngs is not None:
+            broadcast = All(RngState, self.broadcast_rngs)
+            pairs = zip(state_axes.filters, state_axes.axes, strict=True)
+            state_axes = StateAxes([(broadcast, None), *pairs])
         step = scan(
             body,
-            in_axes=(self.state_axes, Carry, time_axis),
+            in_axes=(state_axes, Carry, time_axis),
             out_axes=(Carry, (0, time_axis)) if slice_carry else (Carry, time_axis),
             unroll=self.unroll,
         )
-        carry, outputs = step(self.cell, initial_carry, inputs)
+        if self.broadcast_rngs is None:
+            carry, outputs = step(self.cell, initial_carry, inputs)
+        else:
+            with _broadcast_streams(self.cell, self.broadcast_rngs):
+                carry, outputs = step(self.cell, initial_carry, inputs)
         if slice_carry:
             assert seq_lengths is not None
             carries, outputs = outputs
