@@ -25,7 +25,7 @@ def make_stack(n: int = 4) -> Layer:
     @vmap(in_axes=0, out_axes=0, transform_metadata={PARTITION_NAME: "layers"})
     def make(key: jax.Array) -> Layer:
         layer = Layer(key)
-        seen.append(layer.w.get_metadata()["sharding"])
+        seen.append(layer.w.get_metadata()["out_sharding"])
         return layer
 
     stack = make(jax.random.split(jax.random.key(0), n))
@@ -36,8 +36,8 @@ def make_stack(n: int = 4) -> Layer:
 def test_vmap_adds_the_name_to_objects_built_inside() -> None:
     assert PARTITION_NAME == "partition_name"
     stack = make_stack()
-    assert stack.w.get_metadata()["sharding"] == ("layers", "a", "b")
-    assert "sharding" not in stack.b.get_metadata()
+    assert stack.w.get_metadata()["out_sharding"] == ("layers", "a", "b")
+    assert "out_sharding" not in stack.b.get_metadata()
 
 
 def test_vmap_removes_it_on_the_way_in_and_restores_it() -> None:
@@ -46,12 +46,12 @@ def test_vmap_removes_it_on_the_way_in_and_restores_it() -> None:
 
     @vmap(in_axes=(0, None), out_axes=0, transform_metadata={PARTITION_NAME: "layers"})
     def apply(layer: Layer, x: jax.Array) -> jax.Array:
-        seen.append(layer.w.get_metadata()["sharding"])
+        seen.append(layer.w.get_metadata()["out_sharding"])
         return x @ layer.w.value
 
     assert apply(stack, jnp.ones((2,))).shape == (4, 3)
     assert seen == [("a", "b")]
-    assert stack.w.get_metadata()["sharding"] == ("layers", "a", "b")
+    assert stack.w.get_metadata()["out_sharding"] == ("layers", "a", "b")
 
 
 def test_scan_over_a_stack() -> None:
@@ -60,12 +60,12 @@ def test_scan_over_a_stack() -> None:
 
     @scan(in_axes=(Carry, 0), out_axes=Carry, transform_metadata={PARTITION_NAME: "layers"})
     def run(x: jax.Array, layer: Layer) -> jax.Array:
-        seen.append(layer.w.get_metadata()["sharding"])
+        seen.append(layer.w.get_metadata()["out_sharding"])
         return x + (jnp.ones((2,)) @ layer.w.value).sum()
 
     run(jnp.zeros(()), stack)
     assert seen == [("a", "b")]
-    assert stack.w.get_metadata()["sharding"] == ("layers", "a", "b")
+    assert stack.w.get_metadata()["out_sharding"] == ("layers", "a", "b")
 
 
 def test_hooks_are_called() -> None:
@@ -88,14 +88,14 @@ def test_hooks_are_called() -> None:
 def test_pmap_takes_it_too() -> None:
     make = pmap(Layer, transform_metadata={PARTITION_NAME: "devices"})
     stack = make(jax.random.split(jax.random.key(0), 8))
-    assert stack.w.get_metadata()["sharding"] == ("devices", "a", "b")
+    assert stack.w.get_metadata()["out_sharding"] == ("devices", "a", "b")
 
 
 def test_a_mismatched_name_is_refused_naming_the_variable_and_fix() -> None:
     stack = make_stack()
     f = vmap(lambda m: m.w.value.sum(), transform_metadata={PARTITION_NAME: "other"})
     with pytest.raises(
-        ValueError, match=r"args\[0\]\.w: sharding=\('layers', 'a', 'b'\)(.|\n)*set_metadata"
+        ValueError, match=r"args\[0\]\.w: out_sharding=\('layers', 'a', 'b'\)(.|\n)*set_metadata"
     ):
         f(stack)
-    assert stack.w.get_metadata()["sharding"] == ("layers", "a", "b")
+    assert stack.w.get_metadata()["out_sharding"] == ("layers", "a", "b")

@@ -133,3 +133,23 @@ def test_a_variable_built_inside_jit_is_constrained(axis_type):
     with jax.set_mesh(mesh):  # jit of Explicit axes needs the mesh in context
         y = build(jnp.ones((4, 8)))
     assert y.sharding == NamedSharding(mesh, PartitionSpec("a", "b"))
+
+
+def test_inside_jit_the_mesh_comes_from_the_context_and_without_one_nothing_is_placed():
+    def build(x):
+        return Param(x, out_sharding=("a", "b")).value
+
+    assert len(jax.jit(build)(jnp.ones((4, 8))).devices()) == 1
+    mesh = mesh_2x4()
+    with jax.set_mesh(mesh):
+        y = jax.jit(build)(jnp.ones((4, 8)))
+    assert y.sharding == NamedSharding(mesh, PartitionSpec("a", "b"))
+
+
+def test_a_context_mesh_without_the_named_axes_only_records_them():
+    # A transform's mesh (shard_map, pmap) need not have the axes the model names.
+    with jax.set_mesh(jax.make_mesh((8,), ("data",), axis_types=(AxisType.Explicit,))):
+        v = Param(jnp.ones((4, 8)), out_sharding=("a", None))
+    assert v.out_sharding == ("a", None) and v.value.sharding.is_fully_replicated
+    with pytest.raises(ValueError, match=r"(?s)cannot place.*Fix: Param\(value, .*eager_sharding"):
+        Param(jnp.ones((4, 8)), out_sharding=("c", None), mesh=mesh_2x4())

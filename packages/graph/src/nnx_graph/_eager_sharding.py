@@ -95,7 +95,7 @@ def shard_value(value: Any, out_sharding: Any, mesh: Any, kind: str = "Variable"
         mesh = out_sharding.mesh
     elif mesh is None:
         mesh = _context_mesh()
-        if mesh is None:
+        if mesh is None or not _fits(mesh, out_sharding):
             return value
     try:
         if isinstance(out_sharding, NamedSharding):
@@ -118,10 +118,27 @@ def shard_value(value: Any, out_sharding: Any, mesh: Any, kind: str = "Variable"
 
 def _context_mesh() -> Any:
     """The mesh set by ``jax.set_mesh``: concrete outside ``jit``, abstract inside."""
-    mesh: Any = jax.sharding.get_mesh()
+    mesh: Any = jax.sharding.get_abstract_mesh()
     if mesh.empty:
-        mesh = jax.sharding.get_abstract_mesh()
-    return None if mesh.empty else mesh
+        return None
+    try:
+        concrete = jax.sharding.get_mesh()  # device_put needs the devices
+    except ValueError:  # inside jit, where only the abstract mesh is known
+        return mesh
+    return mesh if concrete.empty else concrete
+
+
+def _fits(mesh: Any, out_sharding: Any) -> bool:
+    """Whether a context mesh can take the names: it has them all, none Manual.
+
+    A mesh given as metadata is the user's choice, and a misfit is an error; the context
+    mesh may be one a transform set (``shard_map``, ``pmap``), whose axes are not the
+    ones the model's names were written for, so a misfit only records the names.
+    """
+    types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
+    return all(
+        name in types and types[name] != AxisType.Manual for name in _axis_names(out_sharding)
+    )
 
 
 def _place(value: Any, sharding: NamedSharding) -> Any:
