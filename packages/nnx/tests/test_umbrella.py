@@ -20,6 +20,8 @@ PACKAGES = [
 ]
 # Protocol names the transforms build on; users never need them from the umbrella.
 INTERNAL = {
+    "add_axis",  # flax has these as nnx.spmd.add_axis / remove_axis only
+    "remove_axis",
     "CALL_OBSERVERS",
     "EscapedValue",
     "check_tree",

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 from nnx_graph import Module
-from nnx_transforms import PARTITION_NAME, Carry, pmap, scan, vmap
+from nnx_transforms import PARTITION_NAME, Carry, pmap, scan, transform_metadata, vmap
 from nnx_variables import Param
 
 
@@ -99,3 +99,28 @@ def test_a_mismatched_name_is_refused_naming_the_variable_and_fix() -> None:
     ):
         f(stack)
     assert stack.w.get_metadata()["out_sharding"] == ("layers", "a", "b")
+
+
+def test_transform_metadata_as_a_decorator_restores_the_axis_even_after_an_error():
+    class Stack(Module):
+        def __init__(self):
+            self.w = Param(jnp.ones((4, 2)), sharding=("layers", "model"))
+
+    stack, seen = Stack(), []
+
+    @transform_metadata(partition="layers")
+    def body(stack):
+        seen.append(stack.w.get_metadata()["out_sharding"])
+        return stack
+
+    body(stack)
+    assert seen == [("model",)]
+    assert stack.w.get_metadata()["out_sharding"] == ("layers", "model")
+
+    @transform_metadata(partition="layers")
+    def fails(stack):
+        raise RuntimeError("inside")
+
+    with pytest.raises(RuntimeError):
+        fails(stack)
+    assert stack.w.get_metadata()["out_sharding"] == ("layers", "model")

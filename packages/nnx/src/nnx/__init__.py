@@ -109,6 +109,7 @@ from nnx_variables import get_partition_spec as get_partition_spec
 from nnx_variables import with_metadata as with_metadata
 from nnx_variables import with_partitioning as with_partitioning
 from nnx_variables import with_rngs as with_rngs
+from nnx_variables import as_abstract as as_abstract
 from nnx_variables import use_eager_sharding as use_eager_sharding
 from nnx_variables import using_eager_sharding as using_eager_sharding
 
@@ -120,6 +121,8 @@ from nnx_transforms import JitPartialWrapped as JitPartialWrapped
 from nnx_transforms import cached_partial as cached_partial
 from nnx_transforms import PARTITION_NAME as PARTITION_NAME
 from nnx_transforms import prefix as prefix
+from nnx_transforms import with_sharding_constraint as with_sharding_constraint
+from nnx_transforms import transform_metadata as transform_metadata
 from nnx_transforms import StateAxes as StateAxes
 from nnx_transforms import StateSharding as StateSharding
 from nnx_transforms import checkify as checkify
@@ -167,6 +170,8 @@ from nnx_layers import OptimizedLSTMCell as OptimizedLSTMCell
 from nnx_layers import RMSNorm as RMSNorm
 from nnx_layers import RNN as RNN
 from nnx_layers import Sequential as Sequential
+from nnx_layers import SpectralNorm as SpectralNorm
+from nnx_layers import WeightNorm as WeightNorm
 from nnx_layers import SimpleCell as SimpleCell
 from nnx_layers import celu as celu
 from nnx_layers import combine_masks as combine_masks
@@ -222,6 +227,7 @@ M = _TypeVar("M")
 # -- nnx-metrics, imported on first use: nnx.metrics, nnx.Metric, nnx.MultiMetric -------
 if TYPE_CHECKING:
     from nnx import compat as compat
+    from nnx import spmd as spmd
     from nnx import graph as graph
     from nnx import ids as ids
     from nnx import transforms as transforms
@@ -238,6 +244,7 @@ _LAZY = {
     "ids": ("nnx.ids", None),
     "transforms": ("nnx.transforms", None),
     "compat": ("nnx.compat", None),
+    "spmd": ("nnx.spmd", None),
     "metrics": ("nnx_metrics", None),
     "Metric": ("nnx_metrics", "Metric"),
     "MultiMetric": ("nnx_metrics", "MultiMetric"),

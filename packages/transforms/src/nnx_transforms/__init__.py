@@ -31,12 +31,16 @@ from nnx_transforms._jit_partial import jit_partial as jit_partial
 from nnx_transforms._jvp import jvp as jvp
 from nnx_transforms._make_jaxpr import make_jaxpr as make_jaxpr
 from nnx_transforms._partition import PARTITION_NAME as PARTITION_NAME
-from nnx_transforms._prefix import prefix as prefix
+from nnx_transforms._partition import transform_metadata as transform_metadata
 from nnx_transforms._pmap import pmap as pmap
+from nnx_transforms._prefix import prefix as prefix
 from nnx_transforms._remat import remat as remat
 from nnx_transforms._scan import scan as scan
 from nnx_transforms._shard_map import shard_map as shard_map
 from nnx_transforms._split_rngs import split_rngs as split_rngs
+from nnx_transforms._spmd import add_axis as add_axis
+from nnx_transforms._spmd import remove_axis as remove_axis
+from nnx_transforms._spmd import with_sharding_constraint as with_sharding_constraint
 from nnx_transforms._state_sharding import StateSharding as StateSharding
 from nnx_transforms._vjp import vjp as vjp
 from nnx_transforms._vmap import vmap as vmap

@@ -45,7 +45,14 @@ def partitioned(
             if id(variable) not in done:
                 done.add(id(variable))
                 _remove(variable, axis, name, others, label, op)
-        out = fun(*args, **kwargs)
+        try:
+            out = fun(*args, **kwargs)
+        except BaseException:
+            for _, variable, axis in inputs:  # a failed call leaves the metadata as it was
+                if id(variable) in done:
+                    done.discard(id(variable))
+                    _add(variable, axis, name, others)
+            raise
         done.clear()
         outputs = _mapped_result(out, out_axes)
         for _, variable, axis in [*inputs, *outputs]:
@@ -147,3 +154,35 @@ def _remove(
     for key, value in updates.items():
         variable.set_metadata(key, value)
     variable.remove_axis(index, name)
+
+
+def transform_metadata(
+    f: Callable[..., Any] | None = None,
+    *,
+    in_axes: Any = 0,
+    out_axes: Any = 0,
+    partition: str | None,
+) -> Any:
+    """``f`` sees its inputs' mapped axis out of their sharding metadata, as a jax.vmap body.
+
+    For a function handed to a plain ``jax.vmap`` over objects: on the way in the axis
+    named ``partition`` leaves each mapped Variable's ``sharding`` metadata (and
+    ``on_remove_axis`` runs), on the way out it comes back (``on_add_axis``), as
+    ``nnx.vmap(..., transform_metadata={nnx.PARTITION_NAME: partition})`` does.
+
+    >>> import jax.numpy as jnp
+    >>> from nnx_graph import Module, Variable
+    >>> class Box(Module):
+    ...     def __init__(self):
+    ...         self.w = Variable(jnp.ones((4, 2)), sharding=('batch', 'model'))
+    >>> seen = []
+    >>> f = transform_metadata(lambda b: seen.append(b.w.out_sharding), partition='batch')
+    >>> box = Box(); f(box)
+    >>> seen[0], box.w.out_sharding
+    (('model',), ('batch', 'model'))
+    """
+    if f is None:
+        return functools.partial(
+            transform_metadata, in_axes=in_axes, out_axes=out_axes, partition=partition
+        )
+    return partitioned(f, {PARTITION_NAME: partition}, in_axes, out_axes, "nnx.transform_metadata")

@@ -20,6 +20,7 @@ a mesh, a Variable is placed as soon as it is built (``use_eager_sharding``, as 
 
 from nnx_graph import use_eager_sharding as use_eager_sharding
 from nnx_graph import using_eager_sharding as using_eager_sharding
+from nnx_variables._abstract import as_abstract as as_abstract
 from nnx_variables._fork_rngs import SplitBackups as SplitBackups
 from nnx_variables._fork_rngs import fork_rngs as fork_rngs
 from nnx_variables._fork_rngs import restore_rngs as restore_rngs
