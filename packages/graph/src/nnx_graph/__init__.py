@@ -111,7 +111,7 @@ from nnx_graph._var_defaults import var_defaults as var_defaults
 from nnx_graph._var_defaults import with_vars as with_vars
 from nnx_graph._variable import EscapedValue as EscapedValue
 from nnx_graph._variable import Variable as Variable
-from nnx_graph._variable import VariableState as VariableState
+from nnx_graph._variable_state import VariableState as VariableState
 from nnx_graph._views import find_duplicates as find_duplicates
 from nnx_graph._views import iter_modules as iter_modules
 from nnx_graph._views import view as view

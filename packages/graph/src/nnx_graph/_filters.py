@@ -22,7 +22,8 @@ from typing import Any, TypeAlias
 
 from nnx_graph._errors import FilterWarning, message
 from nnx_graph._paths import Path, format_path
-from nnx_graph._variable import Variable, VariableState
+from nnx_graph._variable import Variable
+from nnx_graph._variable_state import VariableState
 
 Predicate: TypeAlias = Callable[[Path, Any], bool]
 Filter: TypeAlias = Any  # a type, str, tuple/list of filters, ..., bool, None or a callable

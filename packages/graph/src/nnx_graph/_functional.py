@@ -24,7 +24,8 @@ from nnx_graph._modes import check_tree, resolve_graph
 from nnx_graph._object import Object
 from nnx_graph._paths import Path, format_path, root_name
 from nnx_graph._state import State, partition
-from nnx_graph._variable import Variable, VariableState
+from nnx_graph._variable import Variable
+from nnx_graph._variable_state import VariableState
 
 _SPLIT_CACHE: GraphCache[FlatGraph] = GraphCache(lambda flat: flat, "nnx.split")
 

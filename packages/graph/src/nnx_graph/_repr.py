@@ -27,7 +27,8 @@ from nnx_graph._graphdef import Edge, GraphDef
 from nnx_graph._object import Object
 from nnx_graph._paths import Path, format_path
 from nnx_graph._state import State
-from nnx_graph._variable import Variable, VariableState
+from nnx_graph._variable import Variable
+from nnx_graph._variable_state import VariableState
 
 _INDENT = "  "
 Summary = dict[str, list[int]]  # kind name -> [values, bytes], in order of first appearance

@@ -25,7 +25,8 @@ from nnx_graph._filters import (
 )
 from nnx_graph._flat_state import FlatState
 from nnx_graph._paths import Path, PathKey, format_path
-from nnx_graph._variable import Variable, VariableState
+from nnx_graph._variable import Variable
+from nnx_graph._variable_state import VariableState
 
 
 class State(MutableMapping[PathKey, Any]):

@@ -1,20 +1,18 @@
-"""Variable: a mutable box around one value, and VariableState, its immutable snapshot.
+"""Variable: a mutable box around one value, with its metadata.
 
 A Variable is how a Module holds state that changes: parameters, running statistics,
 RNG counters. Its subclass is its kind (``Param``, ``BatchStat``, a user's
 ``class Count(Variable)``), and filters select state by kind. It behaves like its value
-in arithmetic and implements ``__jax_array__``, so it can be handed to any jax function.
-
-``split`` turns every Variable into a ``VariableState`` (kind, value, metadata): a
-pytree whose only leaf is the value, so States can cross any JAX boundary. ``merge``
-turns them back into fresh Variables.
+in arithmetic (``_variable_ops``) and is a pytree whose only leaf is the value, so it
+can be handed to any jax function. States hold the graph's own Variables (as in Flax NNX
+0.12); ``VariableState`` is their 0.10 name (``_variable_state``).
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import jax
 import numpy as np
@@ -28,6 +26,7 @@ from nnx_graph._errors import (
     describe,
     message,
 )
+from nnx_graph._variable_ops import install_operators
 
 A = TypeVar("A")
 
@@ -497,78 +496,7 @@ def _rebuild_variable(kind: type[Variable[Any]], value: Any, metadata: dict[str,
     return new
 
 
-def _unary(op: Callable[[Any], Any]) -> Callable[[Variable[Any]], Any]:
-    def method(self: Variable[Any]) -> Any:
-        return op(self.value)
-
-    return method
-
-
-def _binary(op: Callable[[Any, Any], Any], reflected: bool = False) -> Callable[..., Any]:
-    def method(self: Variable[Any], other: Any) -> Any:
-        if isinstance(other, Variable):
-            other = other.value
-        return op(other, self.value) if reflected else op(self.value, other)
-
-    return method
-
-
-def _in_place(op: Callable[[Any, Any], Any]) -> Callable[..., Any]:
-    """``v += x`` writes the Variable's value and keeps the Variable (as Flax NNX 0.10 does).
-
-    Without it Python would rebind ``v`` to a plain array, silently leaving the Variable
-    (a function argument, a list element) with its old value.
-    """
-
-    def method(self: Variable[Any], other: Any) -> Variable[Any]:
-        if isinstance(other, Variable):
-            other = other.value
-        self.value = op(self.value, other)
-        return self
-
-    return method
-
-
-_BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "add": operator.add,
-    "sub": operator.sub,
-    "mul": operator.mul,
-    "truediv": operator.truediv,
-    "floordiv": operator.floordiv,
-    "mod": operator.mod,
-    "pow": operator.pow,
-    "matmul": operator.matmul,
-    "and": operator.and_,
-    "or": operator.or_,
-    "xor": operator.xor,
-    "lshift": operator.lshift,
-    "rshift": operator.rshift,
-    "divmod": divmod,
-}
-_COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
-    "lt": operator.lt,
-    "le": operator.le,
-    "gt": operator.gt,
-    "ge": operator.ge,
-    "eq": operator.eq,
-    "ne": operator.ne,
-}
-_UNARY: dict[str, Callable[[Any], Any]] = {
-    "neg": operator.neg,
-    "pos": operator.pos,
-    "abs": operator.abs,
-    "invert": operator.invert,
-}
-for _name, _op in _BINARY.items():
-    setattr(Variable, f"__{_name}__", _binary(_op))
-    setattr(Variable, f"__r{_name}__", _binary(_op, reflected=True))
-for _name in _BINARY:
-    if _name != "divmod":  # divmod has no in-place form
-        setattr(Variable, f"__i{_name}__", _in_place(_BINARY[_name]))
-for _name, _op in _COMPARISONS.items():
-    setattr(Variable, f"__{_name}__", _binary(_op))
-for _name, _unary_op in _UNARY.items():
-    setattr(Variable, f"__{_name}__", _unary(_unary_op))
+install_operators(Variable)
 
 
 def _short_repr(value: Any) -> str:
@@ -618,41 +546,6 @@ def escaped_message(node: Any, origin: str) -> str:
         expected="state to leave a transform through its arguments or return value",
         fix="return the object from the transformed function instead of storing it elsewhere",
     )
-
-
-class _VariableStateMeta(type):
-    """Makes ``VariableState`` the 0.10 spelling of a State leaf, which is a Variable now.
-
-    ``isinstance(leaf, VariableState)`` holds for every Variable, and the 0.10 constructor
-    ``VariableState(Param, value, **metadata)`` builds that kind of Variable.
-    """
-
-    def __instancecheck__(cls, instance: Any) -> bool:
-        return isinstance(instance, Variable)
-
-    def __subclasscheck__(cls, subclass: type) -> bool:
-        return issubclass(subclass, Variable)
-
-    def __call__(
-        cls, kind: type[Variable[Any]], value: Any, metadata: Any = None, **more: Any
-    ) -> Any:
-        variable: Variable[Any] = object.__new__(kind)
-        Variable.__init__(variable, value, **{**(metadata or {}), **more})
-        return variable
-
-
-if TYPE_CHECKING:  # to a type checker, the 0.10 name is the Variable it stands for
-    VariableState = Variable
-else:
-
-    class VariableState(metaclass=_VariableStateMeta):
-        """The 0.10 name of a State leaf. States hold Variables now (as in Flax NNX 0.12).
-
-        >>> import jax.numpy as jnp
-        >>> state = VariableState(Variable, jnp.ones(2))
-        >>> type(state).__name__, isinstance(state, VariableState), state.type.__name__
-        ('Variable', True, 'Variable')
-        """
 
 
 def _register_pytree(kind: type[Variable[Any]]) -> None:
