@@ -13,17 +13,17 @@ from typing import Any, overload
 import jax
 import jax.numpy as jnp
 
+from nnx_graph._bare_variable import merge_variable, split_variable, update_variable
 from nnx_graph._cache import GraphCache
 from nnx_graph._errors import StateMismatchError, TraceContextError, describe, message
 from nnx_graph._filters import Filter, to_predicate, warn_unmatched_names
-from nnx_graph._flat_state import FlatState
 from nnx_graph._flatgraph import FlatGraph
 from nnx_graph._flatten import flatten, sorted_keys, unflatten
 from nnx_graph._graphdef import GraphDef
 from nnx_graph._modes import check_tree, resolve_graph
 from nnx_graph._object import Object
 from nnx_graph._paths import Path, format_path, root_name
-from nnx_graph._state import State, partition
+from nnx_graph._state import State, flat_state_of, partition
 from nnx_graph._variable import Variable
 from nnx_graph._variable_state import VariableState
 
@@ -125,7 +125,7 @@ def split(node: Any, *filters: Filter, graph: bool | None = None) -> tuple[Any, 
     """
     _check_mode(node, graph, "nnx.split")
     if isinstance(node, Variable):
-        return _split_variable(node, filters)
+        return split_variable(node, filters)
     flat, leaves = _flatten_cached(node)
     states = _states_of(flat, "nnx.split", leaves)
     if not filters:
@@ -174,10 +174,10 @@ def merge(graphdef: GraphDef, state: Any = None, /, *states: State, copy: bool =
             )
         )
     if len(graphdef.edges) == 1 and graphdef.edges[0][0] == "var":
-        return _merge_variable(graphdef, (state, *states), copy)
+        return merge_variable(graphdef, (state, *states), copy)
     flat: dict[Path, Any] = {}
     for part in (state, *states):
-        flat.update(_flat_state_of(part, "nnx.merge"))
+        flat.update(flat_state_of(part, "nnx.merge"))
     paths = graphdef.leaf_paths()
     missing = [path for path in paths if path not in flat]
     extra = set(flat).difference(paths)
@@ -207,21 +207,6 @@ def _value(leaf: Any) -> Any:
     return leaf.value if isinstance(leaf, VariableState) else leaf
 
 
-def _flat_state_of(state: Any, op: str) -> dict[Path, Any]:
-    if isinstance(state, State):
-        return state.flat_dict()
-    if isinstance(state, dict):
-        return State(state).flat_dict()
-    if isinstance(state, FlatState):
-        return dict(state)
-    raise TypeError(
-        message(
-            f"{op} expected States, got {describe(state)}.",
-            fix="use the States returned by nnx.split or nnx.state",
-        )
-    )
-
-
 def update(node: Any, state: State, /, *states: State) -> None:
     """Write the values of ``states`` into the existing graph ``node``, in place.
 
@@ -240,11 +225,11 @@ def update(node: Any, state: State, /, *states: State) -> None:
     [1.0, 1.0]
     """
     if isinstance(node, Variable):
-        _update_variable(node, (state, *states))
+        update_variable(node, (state, *states))
         return
     updates: dict[Path, Any] = {}
     for part in (state, *states):
-        updates.update(_flat_state_of(part, "nnx.update"))
+        updates.update(flat_state_of(part, "nnx.update"))
     flat = flatten((node,))
     homes = dict(zip(flat.paths, flat.slots, strict=True))
     unknown = [path for path in updates if path not in homes]
@@ -291,70 +276,6 @@ def update(node: Any, state: State, /, *states: State) -> None:
                 holder.__dict__[key] = value
             else:
                 holder[key] = value
-
-
-# A bare Variable as the root (flax 0.12): it has no attribute paths, so its State is the
-# Variable itself, ``split(v) == (graphdef, v)``; an empty State stands for a filter's
-# part that did not take it.
-
-
-def _split_variable(variable: Variable[Any], filters: tuple[Filter, ...]) -> tuple[Any, ...]:
-    graphdef = flatten((variable,)).graphdef
-    if not filters:
-        return graphdef, variable
-    for i, filter_ in enumerate(filters):
-        if to_predicate(filter_)((), variable):
-            parts: list[Any] = [State({}) for _ in filters]
-            parts[i] = variable
-            return (graphdef, *parts)
-    kind = type(variable).__name__
-    raise ValueError(
-        message(
-            f"nnx.split: the filters ({', '.join(map(repr, filters))}) do not match the "
-            f"{kind} being split.",
-            [f"{kind}: {describe(variable.raw_value)}"],
-            expected="filters that together cover every Variable",
-            fix=f"add `...` as the last filter: nnx.split(variable, {filters[0]!r}, ...)",
-        )
-    )
-
-
-def _merge_variable(graphdef: GraphDef, parts: tuple[Any, ...], copy: bool) -> Any:
-    found = [part for part in parts if isinstance(part, Variable)]
-    other = [part for part in parts if not isinstance(part, Variable)]
-    paths = [path for part in other for path in _flat_state_of(part, "nnx.merge")]
-    kind = graphdef.edges[0][2].__name__
-    if len(found) != 1 or paths:
-        problems = [f"{format_path(p, 'state')}: not in the GraphDef" for p in paths]
-        if len(found) != 1:
-            problems.append(f"{len(found)} Variables given for the GraphDef's one {kind}")
-        raise StateMismatchError(
-            message(
-                "nnx.merge: the States do not fit the GraphDef of a bare Variable.",
-                problems,
-                expected=f"the {kind} that split returned (and, with filters, empty States)",
-                fix="pass what split returned: nnx.merge(graphdef, *states)",
-            )
-        )
-    return found[0].replace() if copy else found[0]
-
-
-def _update_variable(variable: Variable[Any], parts: tuple[Any, ...]) -> None:
-    found = [part for part in parts if isinstance(part, Variable)]
-    other = [part for part in parts if not isinstance(part, Variable)]
-    paths = [path for part in other for path in _flat_state_of(part, "nnx.update")]
-    if paths:
-        raise StateMismatchError(
-            message(
-                f"nnx.update: the State has paths, but the graph is a bare "
-                f"{type(variable).__name__}, which has none.",
-                [f"{format_path(p, 'state')}: not in the graph" for p in paths],
-                expected="a Variable (what nnx.split of a Variable returns)",
-                fix="nnx.update(variable, other_variable), or update the object holding it",
-            )
-        )
-    for part in found:
-        variable.update_from_state(part)
 
 
 def state(node: Any, *filters: Filter, graph: bool | None = None) -> Any:

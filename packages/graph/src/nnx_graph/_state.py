@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from nnx_graph._errors import FilterError, StateMismatchError, message, path_problem
+from nnx_graph._errors import FilterError, StateMismatchError, describe, message, path_problem
 from nnx_graph._filters import (
     Filter,
     filters_cover_everything,
@@ -423,3 +423,19 @@ def replace_by_pure_dict(
     2.0
     """
     state.replace_by_pure_dict(pure_dict, replace_fn)
+
+
+def flat_state_of(state: Any, op: str) -> dict[Path, Any]:
+    """``{path: leaf}`` of a State, a plain nested dict or a FlatState; else a TypeError."""
+    if isinstance(state, State):
+        return state.flat_dict()
+    if isinstance(state, dict):
+        return State(state).flat_dict()
+    if isinstance(state, FlatState):
+        return dict(state)
+    raise TypeError(
+        message(
+            f"{op} expected States, got {describe(state)}.",
+            fix="use the States returned by nnx.split or nnx.state",
+        )
+    )
