@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import gc
 import os
+import weakref
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +11,7 @@ import optax
 import pytest
 
 from nnx_checkpoint import CheckpointError, restore, save
-from nnx_graph import Module, State, Variable, state
+from nnx_graph import List, Module, State, Variable, state
 from nnx_layers import BatchNorm, Dropout, Linear, gelu
 from nnx_optim import Optimizer
 from nnx_transforms import eval_shape, jit, value_and_grad
@@ -190,3 +192,70 @@ def test_a_truncated_data_file_is_a_clear_error_and_changes_nothing(tmp_path: ob
     with pytest.raises(CheckpointError, match=r"could not be read(.|\n)*truncated(.|\n)*Fix:"):
         restore(path, target)
     assert float(target["w"].value.sum()) == 0.0
+
+
+LIVE_BYTES: list[int] = []  # what Watched saw, one entry per restored array
+
+
+class Watched(Param):
+    """A Param that records the bytes of every live jax array as a value is written."""
+
+    def set_value(self, value: object, **kwargs: object) -> None:
+        LIVE_BYTES.append(sum(a.nbytes for a in jax.live_arrays()))
+        super().set_value(value, **kwargs)
+
+
+class Big(Module):
+    def __init__(self, seed: int, arrays: int = 8, size: int = 2**21) -> None:
+        # 8 arrays of 8 MiB: 64 MiB; random, so orbax cannot compress them.
+        rows = jax.random.normal(jax.random.key(seed), (arrays, size))
+        self.weights = List([Watched(row) for row in rows])
+
+
+def test_a_concrete_restore_frees_each_old_array_as_its_new_one_is_written(
+    tmp_path: object,
+) -> None:
+    source = Big(1)
+    save(f"{tmp_path}/ckpt", source)
+    model = Big(2)
+    total = sum(w.value.nbytes for w in model.weights)
+    old = [weakref.ref(w.value) for w in model.weights]
+    gc.collect()
+    baseline = sum(a.nbytes for a in jax.live_arrays())  # the target and any leftovers
+    LIVE_BYTES.clear()
+
+    restore(f"{tmp_path}/ckpt", model)
+
+    # Reading everything before writing would hold 2x (+64 MiB) when the first value is
+    # written; a quarter at a time holds the model plus one group of two arrays.
+    assert len(LIVE_BYTES) == 8
+    extra = max(LIVE_BYTES) - baseline
+    assert extra <= total // 4 + 2**20, f"{extra / 2**20:.0f} MiB beyond the model"
+    assert all(ref() is None for ref in old)  # the old arrays are gone, not just unlisted
+    assert sum(a.nbytes for a in jax.live_arrays()) - baseline <= 2**20
+    leaves_equal(model, source)
+
+
+def test_damaged_data_names_exactly_the_variables_already_restored(tmp_path: object) -> None:
+    # Four arrays of 16 MiB: each is a group of its own, read by its own orbax call (when
+    # a call reading several arrays fails, orbax leaves its other reads pending, and they
+    # report a closed event loop whenever they finish: noise the test would pick up).
+    path = f"{tmp_path}/ckpt"
+    save(path, Big(1, arrays=4, size=2**22))
+    files = [os.path.join(folder, f) for folder, _, names in os.walk(path) for f in names]
+    data = max(files, key=os.path.getsize)
+    os.truncate(data, os.path.getsize(data) // 2)  # some arrays read, later ones do not
+    model = Big(2, arrays=4, size=2**22)
+    before = [w.value for w in model.weights]
+    with pytest.raises(CheckpointError, match=r"could not be read(.|\n)*Fix:") as error:
+        restore(path, model)
+    changed = [
+        f"model.weights[{i}]" for i, w in enumerate(model.weights) if w.value is not before[i]
+    ]
+    if changed:  # which arrays sit in the lost half depends on orbax's write order
+        names = ", ".join(changed)
+        assert f"{len(changed)} Variable(s) read before it were restored ({names})" in str(
+            error.value
+        )
+    else:
+        assert "nothing was changed" in str(error.value)
