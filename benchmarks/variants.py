@@ -37,6 +37,8 @@ EMPTY: dict[str, tuple[str, str]] = {
     "flax nnx.jit": ("workloads_flax", "empty"),
     "flax cached_partial": ("workloads_flax", "empty_cached"),
     "flax split/merge+jax.jit": ("workloads_flax", "empty_functional"),
+    "jax.jit on the module (ours)": ("workloads_nnx", "empty_pytree"),
+    "flax jax.jit on the module": ("workloads_flax", "empty_pytree"),
     "equinox filter_jit": ("workloads_equinox", "empty"),
 }
 WORKLOADS = {"train": TRAIN, "empty": EMPTY}

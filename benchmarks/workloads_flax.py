@@ -113,6 +113,13 @@ def empty(depth: int) -> Case:
     return Case(lambda: empty_step(model, optimizer), lambda: None)
 
 
+def empty_pytree(depth: int) -> Case:
+    """Plain ``jax.jit`` taking the model and optimizer as pytrees, doing nothing."""
+    model, optimizer = build(depth)
+    empty_step = jax.jit(_empty_step)
+    return Case(lambda: empty_step(model, optimizer), lambda: None)
+
+
 def empty_cached(depth: int) -> Case:
     empty_step = nnx.cached_partial(nnx.jit(_empty_step), *build(depth))
     return Case(empty_step, lambda: None)

@@ -85,6 +85,13 @@ def empty(depth: int) -> Case:
     return Case(lambda: empty_step(model, optimizer), lambda: None)
 
 
+def empty_pytree(depth: int) -> Case:
+    """The empty step under plain ``jax.jit``: flattening the model as a pytree, per call."""
+    _, optimizer = build(depth)
+    empty_step = jax.jit(lambda optimizer: jnp.zeros((), jnp.float32))
+    return Case(lambda: empty_step(optimizer), lambda: None)
+
+
 def split_merge(depth: int) -> tuple[Any, Any]:
     """``(split, merge)`` callables over this depth's (model, optimizer)."""
     model, optimizer = build(depth)
