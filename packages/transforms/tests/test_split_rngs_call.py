@@ -4,9 +4,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import nnx_graph as ng
 import nnx_transforms as nt
-from nnx_layers import Linear
-from nnx_variables import Rngs, SplitBackups, restore_rngs
+from nnx_variables import Param, Rngs, SplitBackups, restore_rngs
+
+
+class Linear(ng.Module):
+    """A layer drawing its kernel from the params stream (nnx-layers is not a dependency)."""
+
+    def __init__(self, n_in, n_out, *, rngs):
+        self.kernel = Param(jax.random.normal(rngs.params(), (n_in, n_out)))
 
 
 def test_a_plain_call_splits_in_place_and_returns_backups_for_restore_rngs():
