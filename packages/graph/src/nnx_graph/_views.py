@@ -52,17 +52,8 @@ def with_attributes(
         for path, module in iter_modules(copy)
         if predicate(path, module) and _has_any(module, attributes, found)
     ]
-    missing = sorted(set(attributes) - found)
-    if missing and raise_if_not_found:
-        kinds = sorted({type(m).__name__ for _, m in iter_modules(copy)})
-        raise AttributeError(
-            message(
-                f"nnx.view found no module with attribute(s) {', '.join(map(repr, missing))}.",
-                [f"modules searched: {', '.join(kinds)}"],
-                expected="each attribute to exist on at least one module",
-                fix="check the spelling, or pass raise_if_not_found=False",
-            )
-        )
+    if raise_if_not_found:
+        _refuse_missing(attributes, found, copy, "each attribute to exist on at least one module")
     for module in targets:
         for name, value in attributes.items():
             if name in vars(module):
@@ -105,18 +96,9 @@ def view(
         found.update(to_hook, to_set)
         if to_hook or to_set:
             plan.append((module, hook, to_hook, to_set))
-    missing = sorted(set(attributes) - found)
-    if missing and raise_if_not_found:
-        kinds = sorted({type(m).__name__ for _, m in iter_modules(copy)})
-        raise AttributeError(
-            message(
-                f"nnx.view found no module with attribute(s) {', '.join(map(repr, missing))}.",
-                [f"modules searched: {', '.join(kinds)}"],
-                expected="each keyword to be an attribute of, or a set_view argument of, "
-                "at least one module",
-                fix="check the spelling, or pass raise_if_not_found=False",
-            )
-        )
+    if raise_if_not_found:
+        expected = "each keyword to be an attribute of, or a set_view argument of, a module"
+        _refuse_missing(attributes, found, copy, expected)
     for module, hook, to_hook, to_set in plan:
         for name, value in to_set.items():
             setattr(module, name, value)
@@ -233,6 +215,22 @@ def _children(node: Any) -> list[tuple[Any, Any]]:
     if isinstance(node, list | tuple):
         return list(enumerate(node))
     return []
+
+
+def _refuse_missing(attributes: dict[str, Any], found: set[str], copy: Any, expected: str) -> None:
+    """Raise naming the keywords no module took: a misspelling would otherwise do nothing."""
+    missing = sorted(set(attributes) - found)
+    if not missing:
+        return
+    kinds = sorted({type(m).__name__ for _, m in iter_modules(copy)})
+    raise AttributeError(
+        message(
+            f"nnx.view found no module with attribute(s) {', '.join(map(repr, missing))}.",
+            [f"modules searched: {', '.join(kinds)}"],
+            expected=expected,
+            fix="check the spelling, or pass raise_if_not_found=False",
+        )
+    )
 
 
 def _has_any(module: Module, attributes: dict[str, Any], found: set[str]) -> bool:
