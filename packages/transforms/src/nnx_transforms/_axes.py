@@ -36,12 +36,59 @@ class _CarryMarker:
 Carry = _CarryMarker()
 
 
-class StateAxes(Mapping[Filter, "int | _CarryMarker | None"]):
-    """One axis (int or None) per filter over an Object's state; the first match wins.
+class FilterMapping(Mapping[Filter, Any]):
+    """Filters in order, each with a value; the first filter matching a leaf gives its value.
 
-    Built from a ``{filter: axis}`` mapping, ``(filter, axis)`` pairs, or a State whose
-    leaves are axes (each path gets its own axis). A read-only mapping, hashable, so it
-    can sit in a jitted function's static arguments.
+    Built from a ``{filter: value}`` mapping, ``(filter, value)`` pairs, or a State whose
+    leaves are the values (each path its own). Read-only and hashable, so it can sit in a
+    jitted function's static arguments. ``StateAxes`` and ``StateSharding`` are its kinds.
+    """
+
+    def __init__(self, entries: State | Mapping[Filter, Any] | Iterable[tuple[Filter, Any]], /):
+        if isinstance(entries, State):
+            entries = _path_filters(entries)
+        pairs = tuple(entries.items() if isinstance(entries, Mapping) else entries)
+        self.filters: tuple[Filter, ...] = tuple(f for f, _ in pairs)
+        self.entries: tuple[Any, ...] = tuple(v for _, v in pairs)
+        self.predicates = tuple(to_predicate(f) for f in self.filters)
+
+    def first_match(self, path: Any, value: Any) -> Any:
+        """The value of the first filter matching ``(path, value)``, else ``NO_MATCH``."""
+        for predicate, entry in zip(self.predicates, self.entries, strict=True):
+            if predicate(path, value):
+                return entry
+        return NO_MATCH
+
+    def __getitem__(self, key: Filter) -> Any:
+        for f, entry in zip(self.filters, self.entries, strict=True):
+            if f == key:
+                return entry
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[Filter]:
+        return iter(self.filters)
+
+    def __len__(self) -> int:
+        return len(self.filters)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and isinstance(other, FilterMapping)
+            and self.filters == other.filters
+            and self.entries == other.entries
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.filters, self.entries))
+
+    def __repr__(self) -> str:
+        items = ", ".join(f"{f!r}: {e!r}" for f, e in zip(self.filters, self.entries, strict=True))
+        return f"{type(self).__name__}({{{items}}})"
+
+
+class StateAxes(FilterMapping):
+    """One axis (int or None) per filter over an Object's state; the first match wins.
 
     >>> from nnx_variables import Param, BatchStat
     >>> axes = StateAxes({Param: 0, BatchStat: None})
@@ -49,25 +96,12 @@ class StateAxes(Mapping[Filter, "int | _CarryMarker | None"]):
     (0, None)
     """
 
-    def __init__(
-        self,
-        filter_axes: State
-        | Mapping[Filter, int | _CarryMarker | None]
-        | Iterable[tuple[Filter, int | _CarryMarker | None]],
-        /,
-    ) -> None:
-        if isinstance(filter_axes, State):
-            filter_axes = _path_filters(filter_axes)
-        pairs = tuple(filter_axes.items() if isinstance(filter_axes, Mapping) else filter_axes)
-        self.filters: tuple[Filter, ...] = tuple(f for f, _ in pairs)
-        self.axes: tuple[int | _CarryMarker | None, ...] = tuple(a for _, a in pairs)
-        self.predicates = tuple(to_predicate(f) for f in self.filters)
+    @property
+    def axes(self) -> tuple[int | _CarryMarker | None, ...]:
+        return self.entries
 
     def axis_of(self, path: Any, value: Any) -> int | _CarryMarker | _NoMatch | None:
-        for predicate, axis in zip(self.predicates, self.axes, strict=True):
-            if predicate(path, value):
-                return axis
-        return NO_MATCH
+        return self.first_match(path, value)  # type: ignore[no-any-return]
 
     def map_prefix(self, path: Path, variable: Any) -> int | _CarryMarker | None:
         """The axis of the value at ``path`` (relative to the object); ValueError if none."""
@@ -82,32 +116,6 @@ class StateAxes(Mapping[Filter, "int | _CarryMarker | None"]):
                 )
             )
         return axis
-
-    def __getitem__(self, key: Filter) -> int | _CarryMarker | None:
-        for f, axis in zip(self.filters, self.axes, strict=True):
-            if f == key:
-                return axis
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[Filter]:
-        return iter(self.filters)
-
-    def __len__(self) -> int:
-        return len(self.filters)
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, StateAxes)
-            and self.filters == other.filters
-            and self.axes == other.axes
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.filters, self.axes))
-
-    def __repr__(self) -> str:
-        items = ", ".join(f"{f!r}: {a!r}" for f, a in zip(self.filters, self.axes, strict=True))
-        return f"StateAxes({{{items}}})"
 
 
 class _PathIn:

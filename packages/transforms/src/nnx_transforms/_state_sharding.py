@@ -8,11 +8,10 @@ State whose leaves are specs (each path its own).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from nnx_graph import Filter, Path, State, describe, format_path, message, to_predicate
-from nnx_transforms._axes import _path_filters
+from nnx_graph import Path, describe, format_path, message
+from nnx_transforms._axes import NO_MATCH, FilterMapping
 
 
 class _NoSharding:
@@ -23,7 +22,7 @@ class _NoSharding:
 NO_SHARDING: Any = _NoSharding()
 
 
-class StateSharding(Mapping[Filter, Any]):
+class StateSharding(FilterMapping):
     """One sharding per filter over an Object's state; the first match wins.
 
     Built from a ``{filter: sharding}`` mapping, ``(filter, sharding)`` pairs, or a State
@@ -35,26 +34,14 @@ class StateSharding(Mapping[Filter, Any]):
     (P('model',), P())
     """
 
-    def __init__(
-        self,
-        filter_sharding: State | Mapping[Filter, Any] | Iterable[tuple[Filter, Any]],
-        /,
-    ) -> None:
-        if isinstance(filter_sharding, State):
-            filter_sharding = _path_filters(filter_sharding)
-        pairs = tuple(
-            filter_sharding.items() if isinstance(filter_sharding, Mapping) else filter_sharding
-        )
-        self.filters: tuple[Filter, ...] = tuple(f for f, _ in pairs)
-        self.shardings: tuple[Any, ...] = tuple(s for _, s in pairs)
-        self.predicates = tuple(to_predicate(f) for f in self.filters)
+    @property
+    def shardings(self) -> tuple[Any, ...]:
+        return self.entries
 
     def sharding_of(self, path: Path, value: Any) -> Any:
         """The sharding of the value at ``path``, or ``NO_SHARDING`` when no filter matches."""
-        for predicate, sharding in zip(self.predicates, self.shardings, strict=True):
-            if predicate(path, value):
-                return sharding
-        return NO_SHARDING
+        found = self.first_match(path, value)
+        return NO_SHARDING if found is NO_MATCH else found
 
     def map_prefix(self, path: Path, variable: Any) -> Any:
         """The sharding of the value at ``path`` (relative to the object); ValueError if none."""
@@ -69,31 +56,3 @@ class StateSharding(Mapping[Filter, Any]):
                 )
             )
         return sharding
-
-    def __getitem__(self, key: Filter) -> Any:
-        for f, sharding in zip(self.filters, self.shardings, strict=True):
-            if f == key:
-                return sharding
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[Filter]:
-        return iter(self.filters)
-
-    def __len__(self) -> int:
-        return len(self.filters)
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, StateSharding)
-            and self.filters == other.filters
-            and self.shardings == other.shardings
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.filters, self.shardings))
-
-    def __repr__(self) -> str:
-        items = ", ".join(
-            f"{f!r}: {s!r}" for f, s in zip(self.filters, self.shardings, strict=True)
-        )
-        return f"StateSharding({{{items}}})"
