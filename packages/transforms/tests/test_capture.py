@@ -54,3 +54,10 @@ def test_method_outputs_sows_every_call():
     assert set(sown.flat_dict()) == {("__call__",), ("inner", "__call__"), ("y",)}
     decorated = ng.capture(Intermediate)(model)
     assert set(decorated(jnp.ones((1, 1)))[1]) == {"y"}
+
+
+def test_capture_without_a_module_names_what_it_got_and_the_fix():
+    import pytest
+
+    with pytest.raises(TypeError, match=r"(?s)cannot tell which module.*Fix: nnx.capture\(model"):
+        ng.capture(lambda x: x, Intermediate)(jnp.ones(1))

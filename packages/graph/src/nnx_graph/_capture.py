@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from nnx_graph._errors import describe, message
 from nnx_graph._functional import pop
 from nnx_graph._object import CALL_OBSERVERS, Module
 from nnx_graph._state import State
@@ -76,8 +77,13 @@ def _module_of(fn: Any, args: tuple[Any, ...]) -> Module:
     if args and isinstance(args[0], Module):
         return args[0]
     raise TypeError(
-        "nnx.capture needs a Module, a bound method of one, or a function whose first "
-        f"argument is a Module; got {fn!r} called with {len(args)} positional argument(s)"
+        message(
+            f"nnx.capture cannot tell which module to capture from: {describe(fn)} was "
+            f"called with {describe(args[0]) if args else 'no positional argument'} first.",
+            expected="a Module, a bound method of one, or a function whose first argument "
+            "is a Module",
+            fix="nnx.capture(model, nnx.Intermediate)(x), or pass the module first",
+        )
     )
 
 

@@ -430,7 +430,9 @@ def _locating(call: Callable[..., Any]) -> Callable[..., Any]:
     def __call__(self: Module, *args: Any, **kwargs: Any) -> Any:
         # Observers (nnx.tabulate) are told of the call before it runs and get a
         # function to call with its result; the list is empty otherwise.
-        finish = [observe(self, args, kwargs) for observe in CALL_OBSERVERS]
+        finish = (
+            [observe(self, args, kwargs) for observe in CALL_OBSERVERS] if CALL_OBSERVERS else ()
+        )
         try:
             out = call(self, *args, **kwargs)
         except LayerInputError as error:

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from nnx_graph import GraphDef, State
+from nnx_graph import GraphDef, State, describe, message
 
 TS = TypeVar("TS", bound="TrainState")
 _STATIC = "static"
@@ -85,8 +85,12 @@ class TrainState:
         for name, value in zip((state, *states), chosen, strict=True):
             if not isinstance(value, State):
                 raise TypeError(
-                    f"TrainState.apply: {type(self).__name__}.{name} is a "
-                    f"{type(value).__name__}, not a State; pass State fields by name"
+                    message(
+                        f"TrainState.apply: {type(self).__name__}.{name} is "
+                        f"{describe(value)}, not a State.",
+                        expected="State fields (by name) or States",
+                        fix="state.apply('params', 'batch_stats')",
+                    )
                 )
         return self.graphdef.apply(*chosen)
 
