@@ -77,6 +77,18 @@ def test_bf16_inputs_pool_in_bf16():
     np.testing.assert_allclose(y.astype(jnp.float32), avg_pool(x, (2, 2)), atol=2e-2)
 
 
+@pytest.mark.parametrize("fn", [max_pool, min_pool, avg_pool])
+def test_gradients_under_jit_match_eager(fn):
+    # A CNN's train step differentiates its pooling inside jit: the identity passed to
+    # reduce_window must stay concrete there, or JAX cannot linearize the reduction.
+    x = jax.random.normal(jax.random.key(0), (2, 4, 4, 3))
+
+    def loss(x):
+        return jnp.sum(fn(x, (2, 2), (2, 2), padding=((0, 1), (1, 0))) ** 2)
+
+    np.testing.assert_allclose(jax.jit(jax.grad(loss))(x), jax.grad(loss)(x), rtol=1e-6)
+
+
 def test_mismatched_arguments_name_each_problem_and_the_fix():
     x = jnp.ones((2, 4, 4, 3))
     with pytest.raises(

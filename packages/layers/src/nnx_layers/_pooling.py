@@ -82,7 +82,11 @@ def pool(
     pads: Any = padding
     if not isinstance(padding, str):
         pads = ((0, 0),) * num_batch + tuple((lo, hi) for lo, hi in padding) + ((0, 0),)
-    init = jnp.asarray(init, inputs.dtype)
+    if not isinstance(init, jax.Array):
+        # A numpy scalar, not jnp.asarray: under jit that would be a tracer, and
+        # reduce_window only recognises max/min/add with a concrete identity as the
+        # monoid it knows how to differentiate (otherwise grad fails to linearize).
+        init = np.asarray(init, inputs.dtype)
     y: jax.Array = lax.reduce_window(inputs, init, reduce_fn, dims, all_strides, pads)
     return y[0] if unbatched else y
 
