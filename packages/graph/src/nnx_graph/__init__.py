@@ -12,6 +12,9 @@ the protocol the transforms package builds on; most users never need them.
 """
 
 from nnx_graph import _pytree as _pytree  # registers Objects as jax pytrees
+from nnx_graph._axis_rules import apply_axis_rules as apply_axis_rules
+from nnx_graph._axis_rules import get_logical_axis_rules as get_logical_axis_rules
+from nnx_graph._axis_rules import logical_axis_rules as logical_axis_rules
 from nnx_graph._cache import GraphCache as GraphCache
 from nnx_graph._cache import check_fast_path as check_fast_path
 from nnx_graph._cache import checking_fast_path as checking_fast_path

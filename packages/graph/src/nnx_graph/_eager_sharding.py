@@ -21,6 +21,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from nnx_graph._axis_rules import apply_axis_rules
 from nnx_graph._errors import describe, message
 from nnx_graph._settings import Setting
 
@@ -78,11 +79,14 @@ def new_name(name: str) -> str:
     return "out_sharding" if name in OLD_NAMES else name
 
 
-def shard_value(value: Any, out_sharding: Any, mesh: Any, kind: str = "Variable") -> Any:
+def shard_value(
+    value: Any, out_sharding: Any, mesh: Any, kind: str = "Variable", sharding_rules: Any = None
+) -> Any:
     """``value`` placed as ``out_sharding`` names on ``mesh`` (or the context mesh).
 
-    Returned unchanged when there is nothing to place: no names, a value that is not an
-    array, or no mesh at all.
+    Logical names are first mapped to mesh axes by the ``logical_axis_rules`` in effect
+    and the Variable's own ``sharding_rules``. Returned unchanged when there is nothing
+    to place: no names, a value that is not an array, or no mesh at all.
 
     >>> import jax, jax.numpy as jnp
     >>> mesh = jax.make_mesh((1,), ('model',))
@@ -91,6 +95,7 @@ def shard_value(value: Any, out_sharding: Any, mesh: Any, kind: str = "Variable"
     """
     if not out_sharding or not isinstance(value, jax.Array | np.ndarray):
         return value
+    out_sharding = apply_axis_rules(out_sharding, sharding_rules, f"{kind}(...)")
     if isinstance(out_sharding, NamedSharding):
         mesh = out_sharding.mesh
     elif mesh is None:

@@ -108,7 +108,13 @@ class Variable(Generic[A]):
             eager = metadata.get("eager_sharding")
             if using_eager_sharding() if eager is None else eager:
                 mesh = metadata.get("mesh")
-                value = shard_value(value, metadata["out_sharding"], mesh, type(self).__name__)
+                value = shard_value(
+                    value,
+                    metadata["out_sharding"],
+                    mesh,
+                    type(self).__name__,
+                    metadata.get("sharding_rules"),
+                )
         _fill(self, value, metadata)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -30,6 +30,7 @@ from nnx_graph import replace_by_pure_dict as replace_by_pure_dict
 from nnx_graph import FilterError as FilterError
 from nnx_graph import FilterWarning as FilterWarning
 from nnx_graph import GraphDef as GraphDef
+from nnx_graph import apply_axis_rules as apply_axis_rules
 from nnx_graph import GraphError as GraphError
 from nnx_graph import HijaxNotSupportedError as HijaxNotSupportedError
 from nnx_graph import Module as Module
@@ -106,6 +107,8 @@ from nnx_variables import RngStream as RngStream
 from nnx_variables import VariableMetadata as VariableMetadata
 from nnx_variables import get_named_sharding as get_named_sharding
 from nnx_variables import get_partition_spec as get_partition_spec
+from nnx_variables import get_logical_axis_rules as get_logical_axis_rules
+from nnx_variables import logical_axis_rules as logical_axis_rules
 from nnx_variables import with_metadata as with_metadata
 from nnx_variables import with_partitioning as with_partitioning
 from nnx_variables import with_rngs as with_rngs

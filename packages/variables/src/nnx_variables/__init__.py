@@ -18,6 +18,8 @@ and ``get_named_sharding`` turn a State's records into the trees ``jax.device_pu
 a mesh, a Variable is placed as soon as it is built (``use_eager_sharding``, as 0.12).
 """
 
+from nnx_graph import get_logical_axis_rules as get_logical_axis_rules
+from nnx_graph import logical_axis_rules as logical_axis_rules
 from nnx_graph import use_eager_sharding as use_eager_sharding
 from nnx_graph import using_eager_sharding as using_eager_sharding
 from nnx_variables._abstract import as_abstract as as_abstract

@@ -23,7 +23,16 @@ from typing import Any, Generic, TypeAlias, TypeVar
 import jax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from nnx_graph import Object, Variable, VariableState, describe, format_path, message
+from nnx_graph import (
+    Object,
+    Variable,
+    VariableState,
+    apply_axis_rules,
+    describe,
+    format_path,
+    get_logical_axis_rules,
+    message,
+)
 
 A = TypeVar("A")
 
@@ -87,6 +96,8 @@ def with_partitioning(
 
     ``sharding`` names, per dimension, the mesh axis (or tuple of axes) that dimension is
     split over, ``None`` for a replicated dimension; trailing dimensions may be left out.
+    The names may be logical ones (``'embed'``, ``'mlp'``) that ``nnx.logical_axis_rules``
+    or a ``sharding_rules=`` keyword map to mesh axes when the sharding is needed.
     The names are recorded as ``out_sharding`` metadata. With ``mesh`` (or a mesh set by
     ``jax.set_mesh``) the Variable built from the value also places it right away
     (``device_put`` eagerly, a sharding constraint inside ``jit``; eager sharding, which
@@ -101,7 +112,11 @@ def with_partitioning(
     (None, 'model')
     """
     _check_initializer(initializer, "nnx.with_partitioning")
-    spec = _check_sharding(sharding, mesh)
+    # Logical names (mapped by rules when the Variable is built) are not mesh axes yet.
+    logical = "sharding_rules" in metadata or bool(get_logical_axis_rules())
+    spec = _check_sharding(sharding, None if logical else mesh)
+    if logical and mesh is not None and not isinstance(mesh, Mesh):
+        _check_sharding(sharding, mesh)
     extra = {"out_sharding": spec, **({"mesh": mesh} if mesh is not None else {}), **metadata}
 
     @functools.wraps(initializer)
@@ -186,8 +201,9 @@ def get_named_sharding(tree: Any, mesh: Mesh) -> Any:
                 problems,
                 expected="mesh axis names from the mesh, at most one entry per dimension, "
                 "and dimensions divisible by the size of the mesh axes they are split over",
-                fix="fix the with_partitioning(...) of the Variables listed, or build a "
-                "mesh whose axes fit them",
+                fix="fix the with_partitioning(...) of the Variables listed, build a "
+                "mesh whose axes fit them, or map logical names to mesh axes with "
+                "nnx.logical_axis_rules([('embed', None), ('mlp', 'model')])",
             )
         )
     specs = get_partition_spec(tree)
@@ -203,9 +219,12 @@ def _is_variable(x: Any) -> bool:
 
 def _spec_leaf(leaf: Any) -> Any:
     if isinstance(leaf, Variable | VariableState):
-        names = leaf.get_metadata().get("out_sharding")
+        metadata = leaf.get_metadata()
+        names = metadata.get("out_sharding")
         if isinstance(names, NamedSharding):
             names = tuple(names.spec)
+        where = f"nnx.get_partition_spec: {type(leaf).__name__}"
+        names = apply_axis_rules(names, metadata.get("sharding_rules"), where)
         return leaf.replace(_partition_spec(names or ()))
     return _partition_spec(())
 
