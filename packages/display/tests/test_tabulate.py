@@ -1,5 +1,6 @@
 """nnx.tabulate: one row per module call, shapes and per-kind sizes, nothing computed."""
 
+import jax
 import jax.numpy as jnp
 import pytest
 
@@ -50,3 +51,19 @@ def test_depth_limits_the_rows():
 def test_errors_of_the_call_propagate():
     with pytest.raises(TypeError):
         tabulate(Net(), jnp.ones((4, 5)))
+
+
+class Keyed(ng.Module):
+    """A module holding a typed PRNG key, as a Dropout's random stream does."""
+
+    def __init__(self):
+        self.key = Stat(jax.random.key(0))
+        self.kernel = ng.Variable(jnp.ones((2, 2)))
+
+    def __call__(self, x):
+        return x @ self.kernel.value
+
+
+def test_a_module_holding_a_prng_key_counts_its_bytes():
+    table = tabulate(Keyed(), jnp.ones((1, 2)))
+    assert table.splitlines()[-1].split() == ["Total", "1", "(8", "B)", "4", "(16", "B)"]

@@ -82,7 +82,7 @@ def _sizes(module: Any) -> dict[str, tuple[int, int]]:
             continue
         kind = type(leaf).__name__ if isinstance(leaf, Variable) else "array"
         count = int(np.prod(value.shape))
-        size = count * np.dtype(value.dtype).itemsize
+        size = count * value.dtype.itemsize  # a typed PRNG key's dtype has one too
         before = totals.get(kind, (0, 0))
         totals[kind] = (before[0] + count, before[1] + size)
     return totals
