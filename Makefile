@@ -7,7 +7,7 @@ PACKAGES := graph variables transforms layers optim metrics checkpoint display n
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: setup lint typecheck pytest pytest-checked test test-isolated demo bench bench-smoke
+.PHONY: setup lint typecheck pytest pytest-checked test-seed docs test test-isolated demo bench bench-smoke
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -24,11 +24,34 @@ typecheck: setup
 pytest: setup
 	$(UV) run --locked pytest -q
 
-# The whole suite again, the benchmarks' equivalence tests included, with every fast-path
-# hit verified against a fresh walk (nnx.check_fast_path): a stale cache entry fails here.
+# The whole suite, the benchmarks' equivalence tests and every docs page's code included,
+# with every fast-path hit verified against a fresh walk (nnx.check_fast_path): a stale
+# cache entry fails here. It runs in a copy of the repository with nothing beside it, as a
+# plain clone is: a test needing a file outside the repository cannot pass there (-rs
+# prints why each skip skipped; the seed tutorial's replay skips, and runs in test-seed).
 pytest-checked: setup
-	NNX_CHECK_FAST_PATH=1 UV_PROJECT_ENVIRONMENT=.venvs/bench $(UV) run --locked --group bench \
-	  pytest -q packages tests benchmarks
+	@copy=$$(python3 tools/standalone_copy.py); trap 'rm -rf "$$(dirname $$copy)"' EXIT; \
+	echo "== the suite in $$copy, a copy with no ../shared beside it"; \
+	cd "$$copy" && NNX_CHECK_FAST_PATH=1 UV_PROJECT_ENVIRONMENT=.venvs/bench \
+	  $(UV) run --quiet --locked --group bench pytest -q -rs packages tests benchmarks
+
+# The tests replaying the reference tutorial (flax's "Flax Basics") cell by cell against its
+# printed values: they need ../shared/seed beside the repository (or NNX_SEED_DIR), and
+# must not skip where it is there.
+test-seed: setup
+	@if [ -n "$${NNX_SEED_DIR:-}" ] || [ -d ../shared/seed ]; then \
+	  NNX_REQUIRE_SEED=1 NNX_CHECK_FAST_PATH=1 $(UV) run --locked pytest -q \
+	    tests/test_tutorial.py tests/test_tutorial_core.py; \
+	else echo "test-seed skipped: no ../shared/seed beside the repository (set NNX_SEED_DIR)"; fi
+
+# The docs site, strictly (a broken link, a missing page or an API name that does not
+# resolve fails), then its key pages opened in headless Chromium (screenshots in
+# build/screenshots; skipped with the reason printed where no Chromium is installed).
+docs: setup
+	UV_PROJECT_ENVIRONMENT=.venvs/docs $(UV) run --quiet --locked --group docs \
+	  mkdocs build --quiet
+	UV_PROJECT_ENVIRONMENT=.venvs/docs $(UV) run --quiet --locked --group docs \
+	  python tools/check_site.py
 
 # Each package's tests in an environment holding only that package, its declared
 # dependencies and its own dev group: proves nnx-graph needs nothing but jax, and so on.
@@ -43,7 +66,7 @@ test-isolated: setup
 # pytest-checked is the whole suite (and the benchmarks' tests) with every fast-path hit
 # verified, and a verified hit still returns the cached result: it runs everything
 # `pytest` does and checks more, so `test` runs it in its place (the 20-minute budget).
-test: lint typecheck pytest-checked test-isolated bench-smoke
+test: lint typecheck docs test-seed pytest-checked test-isolated bench-smoke
 
 demo: setup
 	$(UV) run --locked python examples/tutorial.py

@@ -16,6 +16,8 @@ SEED_DIR = Path(
 def _read(name: str) -> str:
     """A seed file's text; the tests that need it are skipped in a plain clone."""
     path = SEED_DIR / name
+    if not path.is_file() and os.environ.get("NNX_REQUIRE_SEED"):
+        raise FileNotFoundError(f"NNX_REQUIRE_SEED is set but the seed tutorial is not at {path}")
     if not path.is_file():
         pytest.skip(
             f"the seed tutorial is not here ({path}): set NNX_SEED_DIR to its folder",
