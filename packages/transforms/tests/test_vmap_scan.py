@@ -203,3 +203,45 @@ def test_scan_carried_variable_that_changes_dtype_is_named_by_path() -> None:
     ):
         loop(layer, jnp.ones((3, 4)))
     assert layer.stat.value.dtype == jnp.int32
+
+
+def test_scan_over_a_stack_whose_rngs_are_not_stacked_names_them_and_the_fix() -> None:
+    @split_rngs(splits=3)
+    @vmap(in_axes=(0,), out_axes=0)
+    def create(rngs: Rngs) -> Layer:
+        return Layer(rngs)
+
+    rngs = Rngs(0)
+    stack = create(rngs)  # each copy keeps the Rngs passed in: one key, not three
+    assert stack.rngs is rngs
+
+    def forward(layer: Layer, x: jax.Array) -> jax.Array:
+        return layer(x)
+
+    w = stack.w.value
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)^nnx\.scan: the values scanned by in_axes do not share the loop's length "
+        r"\(3\)\..*"
+        r"  - layer\.rngs\.default\.key: PRNGKeyArray\(shape=\(\), .*\) has no axis 0.*"
+        r"Fix: split the RNG streams for the loop: put @nnx\.split_rngs\(splits=3\) above "
+        r"@nnx\.scan",
+    ):
+        scan(forward, in_axes=(0, Carry), out_axes=Carry)(stack, jnp.ones((2, 4)))
+    assert stack.w.value is w
+    fixed = split_rngs(scan(forward, in_axes=(0, Carry), out_axes=Carry), splits=3)
+    assert fixed(stack, jnp.ones((2, 4))).shape == (2, 4)  # the fix
+
+
+def test_scan_over_values_of_different_lengths_names_them(stack: Layer) -> None:
+    @scan(in_axes=(0, Carry, 0), out_axes=Carry)
+    def loop(layer: Layer, x: jax.Array, scale: jax.Array) -> jax.Array:
+        return layer(x) * scale
+
+    with pytest.raises(
+        ValueError,
+        match=r"(?s)do not share the loop's length \(3\)\..*"
+        r"  - scale: Array\(shape=\(5,\), dtype=float32\) scanned on axis 0 \(length 5\).*"
+        r"Fix: stack what is scanned to one length",
+    ):
+        loop(stack, jnp.ones((2, 4)), jnp.ones(5))

@@ -30,6 +30,7 @@ from nnx_transforms._protocol import apply
 from nnx_transforms._scan_axes import check_scan_axes
 from nnx_transforms._scan_body import run
 from nnx_transforms._scan_layout import Layout, make_plan
+from nnx_transforms._scan_sizes import length_error
 
 # Layouts kept per scanned function; a loop over ever new structures stops caching
 # rather than growing without bound.
@@ -99,9 +100,16 @@ def scan(
         graph_values = lifted.flat.read_leaves()
         plan, graph_dyn, other_dyn = make_plan(layout, graph_values, lifted.other_leaves)
         call = jitted if plan.hashable else functools.partial(pure, plan)
-        spec, kept, in_leaves, new_leaves, dynamic = (
-            call(plan, graph_dyn, other_dyn) if plan.hashable else call(graph_dyn, other_dyn)
-        )
+        try:
+            spec, kept, in_leaves, new_leaves, dynamic = (
+                call(plan, graph_dyn, other_dyn) if plan.hashable else call(graph_dyn, other_dyn)
+            )
+        except (IndexError, ValueError) as error:  # jax's length check names no value
+            slots = lifted.flat.slots
+            problem = length_error(layout, slots, graph_values, lifted.other_leaves, length)
+            if problem is None:
+                raise
+            raise problem from error
         return apply(
             lifted.flat,
             spec,
