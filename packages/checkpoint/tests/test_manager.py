@@ -48,6 +48,18 @@ def test_keeps_the_best_k_by_a_metric_as_well(tmp_path: object) -> None:
         assert read(manager, manager.best_step()) == 2.0
 
 
+def test_restoring_a_step_logs_no_warning(
+    tmp_path: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # orbax keeps a step's _CHECKPOINT_METADATA in <step>/, beside the item directory
+    # that restore reads; looking for it in <step>/default/ warned on every resume.
+    with CheckpointManager(tmp_path) as manager:
+        manager.save(1, weights(1.0))
+        with caplog.at_level("WARNING"):
+            assert read(manager, 1) == 1.0
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+
+
 def test_a_missing_step_or_metric_is_a_clear_error(tmp_path: object) -> None:
     with CheckpointManager(tmp_path, metric="loss", keep_best=1) as manager:
         with pytest.raises(ValueError, match=r"step 3 has no 'loss'(.|\n)*metrics=\{'loss'"):

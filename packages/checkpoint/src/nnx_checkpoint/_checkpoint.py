@@ -17,6 +17,7 @@ without nnx.
 from __future__ import annotations
 
 import os
+import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -227,8 +228,10 @@ def stored_metadata(directory: str, op: str) -> tuple[dict[Key, Any], Key]:
         )
     reason, cause = None, None
     try:
-        metadata = ocp.Checkpointer(ocp.PyTreeCheckpointHandler()).metadata(directory)
-        tree = metadata.item_metadata
+        # The handler's metadata, not a Checkpointer's: that one also reads the step's
+        # _CHECKPOINT_METADATA, which a CheckpointManager keeps one level up (in
+        # <step>/, not <step>/default/), and logs a warning on every resume.
+        tree = ocp.PyTreeCheckpointHandler().metadata(pathlib.Path(directory))
         tree = getattr(tree, "tree", tree)
     except Exception as error:  # orbax raises many kinds; each means "cannot read it"
         reason, cause = f"{type(error).__name__}: {error}", error
