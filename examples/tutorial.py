@@ -1,11 +1,12 @@
-"""The tutorial's models, trained for real: `make demo`.
+"""The tutorial's ideas on a real training run: `make demo`.
 
-Builds the seed tutorial's MLP (Linear -> BatchNorm -> Dropout -> gelu -> Linear), trains
-it with `nnx.jit` + `nnx.value_and_grad` + `nnx.Optimizer` on a synthetic regression task
-made here (a noisy sine of a random projection), and prints the loss as it falls, the
-final metrics on held-out data in eval mode, and the trained model. Then it stacks five
-MLPs with `nnx.vmap` and runs them in sequence with `nnx.scan`, as the tutorial does.
-"""
+Builds an MLP with BatchNorm and Dropout (Linear -> BatchNorm -> Dropout -> gelu -> Linear,
+the kind of model docs/tutorial.md writes by hand), trains it with `nnx.jit` +
+`nnx.value_and_grad` + `nnx.Optimizer` on a synthetic regression task made here (a noisy
+sine of a random projection), and prints the loss as it falls, the final metrics on
+held-out data in eval mode, and the trained model. Then it stacks five MLPs with
+`nnx.vmap` and runs them in sequence with `nnx.scan`, as the tutorial does. It needs
+nothing outside the repository."""
 
 from __future__ import annotations
 
