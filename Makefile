@@ -2,12 +2,12 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
-PACKAGES := graph variables transforms layers optim metrics checkpoint display nnx
+PACKAGES := graph variables transforms layers optim metrics checkpoint display distributed nnx
 # Multi-device code is tested on 8 simulated CPU devices.
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: setup lint typecheck pytest pytest-checked test-seed docs test test-isolated demo bench bench-smoke
+.PHONY: setup lint typecheck pytest pytest-checked test-seed docs test test-isolated demo demo-distributed bench bench-smoke
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -70,6 +70,11 @@ test: lint typecheck docs test-seed pytest-checked test-isolated bench-smoke
 
 demo: setup
 	$(UV) run --locked python examples/tutorial.py
+
+# The sharded transformer on 2 local processes x 4 simulated devices (jax.distributed, gloo).
+demo-distributed: setup
+	$(UV) run --locked python -m nnx_distributed.launch --processes 2 --devices-per-process 4 \
+	  --timeout 300 examples/distributed_transformer.py --steps 5
 
 bench: setup
 	UV_PROJECT_ENVIRONMENT=.venvs/bench $(UV) run --locked --group bench python -m benchmarks.run

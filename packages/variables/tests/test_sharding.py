@@ -156,14 +156,25 @@ def test_mesh_must_be_a_mesh():
         with_partitioning(normal, (None,), mesh="model")
 
 
-def test_sharding_longer_than_the_value_is_refused_at_init():
+def test_sharding_longer_than_the_value_is_refused_when_placed():
     init = with_partitioning(normal, (None, "model", None))
-    with pytest.raises(
-        ValueError,
-        match=r"names 3 dimensions but normal returned Array\(shape=\(2, 4\).*"
-        r"\n.*\nFix: with_partitioning\(init, \(None, 'model'\)\)",
+    with (
+        jax.set_mesh(mesh_1d()),
+        pytest.raises(
+            ValueError,
+            match=r"names 3 dimensions but the value is Array\(shape=\(2, 4\).*"
+            r"\n.*\nFix: with_partitioning\(init, \(None, 'model'\)\)",
+        ),
     ):
-        init(KEY, (2, 4))
+        Param(init(KEY, (2, 4)))
+
+
+def test_a_flat_value_reshaped_before_the_variable_takes_the_longer_sharding():
+    # LinearGeneral draws a flat kernel and reshapes it, as flax does.
+    boxed = with_partitioning(normal, (None, "model", None))(KEY, (2, 12))
+    value, metadata = boxed.__nnx_unbox__()
+    param = Param(jnp.reshape(value, (2, 4, 3)), **metadata)
+    assert param.out_sharding == (None, "model", None)
 
 
 # -- get_partition_spec / get_named_sharding --------------------------------------------

@@ -102,6 +102,7 @@ def shard_value(
         mesh = _context_mesh()
         if mesh is None or not _fits(mesh, out_sharding):
             return value
+    check_rank(value, out_sharding, kind)
     try:
         if isinstance(out_sharding, NamedSharding):
             return _place(value, out_sharding)
@@ -119,6 +120,26 @@ def shard_value(
                 "to record the names without placing the value",
             )
         ) from error
+
+
+def check_rank(value: Any, out_sharding: Any, kind: str) -> None:
+    """Refuse ``out_sharding`` names for more dimensions than ``value`` has.
+
+    >>> import jax.numpy as jnp
+    >>> check_rank(jnp.ones((2, 4)), (None, 'model'), 'Param')
+    """
+    shape = getattr(value, "shape", None)
+    if not isinstance(out_sharding, tuple | list) or not isinstance(shape, tuple):
+        return
+    if len(out_sharding) > len(shape):
+        raise ValueError(
+            message(
+                f"{kind}(..., out_sharding={tuple(out_sharding)!r}): the sharding names "
+                f"{len(out_sharding)} dimensions but the value is {describe(value)}.",
+                expected=f"at most {len(shape)} entries, one per dimension",
+                fix=f"with_partitioning(init, {tuple(out_sharding)[: len(shape)]!r})",
+            )
+        )
 
 
 def _context_mesh() -> Any:

@@ -18,7 +18,12 @@ import jax
 import numpy as np
 
 from nnx_graph import _tracking
-from nnx_graph._eager_sharding import new_name, rename_old_names, shard_value, using_eager_sharding
+from nnx_graph._eager_sharding import (
+    new_name,
+    rename_old_names,
+    shard_value,
+    using_eager_sharding,
+)
 from nnx_graph._errors import (
     EscapedTraceError,
     HijaxNotSupportedError,

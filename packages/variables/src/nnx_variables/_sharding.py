@@ -119,20 +119,11 @@ def with_partitioning(
         _check_sharding(sharding, mesh)
     extra = {"out_sharding": spec, **({"mesh": mesh} if mesh is not None else {}), **metadata}
 
+    # The spec's length is checked by the Variable built from the value, not here: a
+    # layer may draw a flat value and reshape it first (LinearGeneral does, as in flax).
     @functools.wraps(initializer)
     def init(*args: Any, **kwargs: Any) -> VariableMetadata[Any]:
-        value = initializer(*args, **kwargs)
-        shape = getattr(value, "shape", None)
-        if shape is not None and len(spec) > len(shape):
-            raise ValueError(
-                message(
-                    f"nnx.with_partitioning: sharding {spec!r} names {len(spec)} "
-                    f"dimensions but {_name(initializer)} returned {describe(value)}.",
-                    expected=f"at most {len(shape)} entries, one per dimension",
-                    fix=f"with_partitioning(init, {spec[: len(shape)]!r})",
-                )
-            )
-        return VariableMetadata(value, extra)
+        return VariableMetadata(initializer(*args, **kwargs), extra)
 
     return init
 
