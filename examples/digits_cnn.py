@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         raise SystemExit(f"nothing to do: {args.out} already holds {args.epochs} epochs")
     plot(history, args.out / "digits_cnn.png")
     final = history[-1]
-    summary = {**final, "seconds": round(seconds, 1)}
+    summary = {**final, "optimizer_steps": int(optimizer.step.value), "seconds": round(seconds, 1)}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(
         f"test accuracy {final['test_accuracy']:.4f} after {final['epoch']} epochs "
