@@ -452,8 +452,18 @@ def test_from_metadata_rebuilds_a_variable_without_running_init():
         lambda: Param(jnp.ones(2), hijax=True),
         lambda: Param.from_metadata(jnp.ones(2), {"hijax": True}),
         lambda: Param(jnp.ones(2)).set_metadata(hijax=True),
+        lambda: Param(jnp.ones(2), ref=True),
+        lambda: Param.from_metadata(jnp.ones(2), {"ref": True}),
+        lambda: Param(jnp.ones(2)).set_metadata(ref=True),
     ],
-    ids=["constructor", "from_metadata", "set_metadata"],
+    ids=[
+        "constructor",
+        "from_metadata",
+        "set_metadata",
+        "ref constructor",
+        "ref from_metadata",
+        "ref set_metadata",
+    ],
 )
 def test_hijax_variables_are_refused_as_not_supported_yet(build):
     with pytest.raises(
@@ -465,6 +475,8 @@ def test_hijax_variables_are_refused_as_not_supported_yet(build):
 
 def test_hijax_false_is_accepted_and_not_kept_as_metadata():
     assert Param(1.0, hijax=False).get_metadata() == {}
+    assert Param(1.0, ref=False).get_metadata() == {}
+    assert Param(1.0, ref=False).get_metadata("ref") is False
 
 
 def test_value_hooks_run_where_flax_runs_them():

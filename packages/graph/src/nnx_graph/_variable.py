@@ -94,8 +94,7 @@ class Variable(Generic[A]):
         if unbox is not None:
             value, boxed = unbox(value)
             metadata = {**boxed, **metadata}
-        if metadata.pop("hijax", False):
-            raise HijaxNotSupportedError(_hijax_message(type(self).__name__, value))
+        _refuse_refs(metadata, type(self).__name__, value)
         rename_old_names(metadata)
         if isinstance(value, Variable):
             raise TypeError(
@@ -288,8 +287,7 @@ class Variable(Generic[A]):
         metadata = rename_old_names(_metadata_from_arguments(type(self).__name__, args, kwargs))
         if len(args) != 1:
             metadata = {**self._metadata, **metadata}
-        if metadata.pop("hijax", False):
-            raise HijaxNotSupportedError(_hijax_message(type(self).__name__, self._value))
+        _refuse_refs(metadata, type(self).__name__, self._value)
         self.check_trace()
         # Through ``__setattr__``: metadata are structure, so the epoch moves.
         self._metadata = metadata
@@ -306,8 +304,7 @@ class Variable(Generic[A]):
         (1.0, {'tag': 'w'})
         """
         metadata = rename_old_names(dict(attributes))
-        if metadata.pop("hijax", False):
-            raise HijaxNotSupportedError(_hijax_message(cls.__name__, value))
+        _refuse_refs(metadata, cls.__name__, value)
         new: Variable[Any] = object.__new__(cls)
         _fill(new, value, metadata)
         return new
@@ -536,11 +533,23 @@ def _metadata_from_arguments(
     return kwargs
 
 
-def _hijax_message(kind: str, value: Any) -> str:
+def _refuse_refs(metadata: dict[str, Any], kind: str, value: Any) -> None:
+    """Drop ``hijax`` / ``ref`` from ``metadata``; refuse them when true (not supported yet).
+
+    Flax 0.12 backs such a Variable with a ``jax.Ref``; storing the flag as plain metadata
+    would give the call another meaning than flax's without a word, so it is an error.
+    """
+    for keyword in ("hijax", "ref"):
+        if metadata.pop(keyword, False):
+            raise HijaxNotSupportedError(_hijax_message(kind, value, keyword))
+
+
+def _hijax_message(kind: str, value: Any, keyword: str = "hijax") -> str:
     return message(
-        f"{kind}(..., hijax=True): hijax (jax.Ref-backed) Variables are not supported yet.",
+        f"{kind}(..., {keyword}=True): hijax (jax.Ref-backed) Variables are not supported yet.",
         [f"value: {describe(value)}"],
-        expected="hijax=False or no hijax keyword; nnx Variables are mutable boxes already",
+        expected=f"{keyword}=False or no {keyword} keyword; nnx Variables are mutable boxes "
+        "already",
         fix=f"{kind}(value)",
     )
 
