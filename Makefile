@@ -7,7 +7,7 @@ PACKAGES := graph variables transforms layers optim metrics checkpoint display d
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: setup lint typecheck pytest pytest-checked test-seed docs test test-isolated demo demo-distributed bench bench-smoke
+.PHONY: setup lint typecheck pytest pytest-checked test-seed docs test test-isolated demo demo-distributed bench bench-smoke examples
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -81,3 +81,14 @@ bench: setup
 
 bench-smoke: setup
 	UV_PROJECT_ENVIRONMENT=.venvs/bench $(UV) run --locked --group bench python -m benchmarks.run --smoke
+
+# The examples on real data at full size, from scratch (about 20 minutes on 2 CPU cores):
+# logs, checkpoints, summaries and the PNG curves go to build/examples/. One CPU device,
+# as a user runs them. The reduced runs are tests/test_examples.py.
+examples: setup
+	rm -rf build/examples/digits_cnn build/examples/char_lm
+	mkdir -p build/examples
+	XLA_FLAGS= UV_PROJECT_ENVIRONMENT=.venvs/examples $(UV) run --locked --group examples \
+	  python examples/digits_cnn.py --out build/examples/digits_cnn
+	XLA_FLAGS= UV_PROJECT_ENVIRONMENT=.venvs/examples $(UV) run --locked --group examples \
+	  python examples/char_lm.py --out build/examples/char_lm
