@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             history = [h for h in json.loads(history_path.read_text()) if h["epoch"] <= last]
             first = last + 1
             print(f"resumed from epoch {last} in {manager.directory}")
+            if last >= args.epochs:
+                print(f"already trained {last} epochs: nothing to do (pass a larger --epochs)")
 
         start = time.perf_counter()
         for epoch in range(first, args.epochs + 1):
@@ -231,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         seconds = time.perf_counter() - start
 
     if not history:
-        raise SystemExit(f"nothing to do: {args.out} already holds {args.epochs} epochs")
+        raise SystemExit("--epochs must be at least 1")
     plot(history, args.out / "digits_cnn.png")
     final = history[-1]
     summary = {**final, "optimizer_steps": int(optimizer.step.value), "seconds": round(seconds, 1)}
