@@ -189,56 +189,77 @@ def local_batch(cfg: Config, step: int, mesh: jax.sharding.Mesh) -> tuple[jax.Ar
     )
 
 
-def parse() -> argparse.Namespace:
+def make_mesh(
+    data: int | None = None, model: int | None = None, devices: int | None = None
+) -> jax.sharding.Mesh:
+    """A ``data`` x ``model`` mesh over the first ``devices`` devices (default: all)."""
+    count = devices or jax.device_count()
+    data = data or (2 if count % 2 == 0 else 1)
+    model = model or count // data
+    auto = (jax.sharding.AxisType.Auto,) * 2
+    chosen = jax.devices()[:count]
+    return jax.make_mesh((data, model), ("data", "model"), axis_types=auto, devices=chosen)
+
+
+def train(
+    mesh: jax.sharding.Mesh,
+    steps: int,
+    checkpoint_dir: str | None = None,
+    restore: bool = False,
+    show_shards: bool = False,
+    die_at_step: int | None = None,
+    cfg: Config = Config(),
+) -> list[float]:
+    """Train ``steps`` steps on ``mesh`` (resuming from the last checkpoint); the losses."""
+    manager = None
+    if checkpoint_dir:
+        manager = nnx.checkpoint.CheckpointManager(checkpoint_dir, max_to_keep=2, async_save=False)
+    losses = []
+    with jax.set_mesh(mesh), nnx.logical_axis_rules(RULES):
+        optimizer = create(cfg)
+        first = manager.latest_step() if manager is not None and restore else None
+        if first is not None:
+            optimizer = manager.restore(first, optimizer)  # straight into this mesh's shards
+            print(f"restored step {first} on mesh {dict(mesh.shape)}", flush=True)
+        first = first or 0
+        if show_shards:
+            for path, value in nnx.to_flat_state(nnx.state(optimizer.model)):
+                shards = value.value.addressable_shards
+                shapes = sorted({s.data.shape for s in shards})
+                name = ".".join(map(str, path))
+                print(f"shard {name} {value.value.shape} {len(shards)} {shapes}", flush=True)
+        for step in range(first, first + steps):
+            if die_at_step == step and jax.process_index() == 1:
+                os.kill(os.getpid(), signal.SIGKILL)  # a host lost mid-run
+            loss = float(train_step(optimizer, *local_batch(cfg, step, mesh)))
+            losses.append(loss)
+            print(f"step {step + 1} loss {loss:.6f}", flush=True)
+            if manager is not None:
+                manager.save(step + 1, optimizer)  # complete on disk when it returns
+    if manager is not None:
+        manager.close()
+    return losses
+
+
+def main() -> None:
+    nnx_distributed.initialize()  # joins the processes under the launcher; else a no-op
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--data", type=int, default=None, help="data axis size (default: 2)")
+    parser.add_argument("--data", type=int, default=None, help="data axis size (default 2)")
     parser.add_argument("--model", type=int, default=None, help="model axis size")
     parser.add_argument("--checkpoint-dir", default=None, help="save after every step here")
     parser.add_argument("--restore", action="store_true", help="resume from the last save")
     parser.add_argument("--show-shards", action="store_true", help="print local shard shapes")
     parser.add_argument("--die-at-step", type=int, default=None, help="(tests) kill process 1")
-    return parser.parse_args()
-
-
-def make_mesh(data: int | None, model: int | None) -> jax.sharding.Mesh:
-    count = jax.device_count()
-    data = data or (2 if count % 2 == 0 else 1)
-    model = model or count // data
-    auto = (jax.sharding.AxisType.Auto,) * 2
-    return jax.make_mesh((data, model), ("data", "model"), axis_types=auto)
-
-
-def main() -> None:
-    nnx_distributed.initialize()  # joins the processes under the launcher; else a no-op
-    args = parse()
-    cfg = Config()
-    mesh = make_mesh(args.data, args.model)
-    manager = None
-    if args.checkpoint_dir:
-        manager = nnx.checkpoint.CheckpointManager(
-            args.checkpoint_dir, max_to_keep=2, async_save=False
-        )
-    with jax.set_mesh(mesh), nnx.logical_axis_rules(RULES):
-        optimizer = create(cfg)
-        first = 0
-        if args.restore and manager is not None and manager.latest_step() is not None:
-            first = manager.latest_step()
-            optimizer = manager.restore(first, optimizer)
-            print(f"restored step {first} on mesh {dict(mesh.shape)}", flush=True)
-        if args.show_shards:
-            for path, value in nnx.to_flat_state(nnx.state(optimizer.model)):
-                shapes = sorted({s.data.shape for s in value.value.addressable_shards})
-                print(f"shard {'.'.join(map(str, path))} {value.value.shape} {shapes}")
-        for step in range(first, first + args.steps):
-            if args.die_at_step == step and jax.process_index() == 1:
-                os.kill(os.getpid(), signal.SIGKILL)  # a lost host, mid-run
-            loss = train_step(optimizer, *local_batch(cfg, step, mesh))
-            print(f"step {step + 1} loss {float(loss):.6f}", flush=True)
-            if manager is not None:
-                manager.save(step + 1, optimizer)  # complete on disk when it returns
-    if manager is not None:
-        manager.close()
+    args = parser.parse_args()
+    train(
+        make_mesh(args.data, args.model),
+        args.steps,
+        args.checkpoint_dir,
+        args.restore,
+        args.show_shards,
+        args.die_at_step,
+    )
 
 
 if __name__ == "__main__":
