@@ -7,7 +7,7 @@ PACKAGES := graph variables transforms layers optim metrics checkpoint display d
 export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: setup lint typecheck pytest pytest-checked test-seed docs test test-isolated demo demo-distributed bench bench-smoke examples
+.PHONY: setup lint typecheck pytest pytest-checked test-seed docs examples examples-smoke test test-isolated demo demo-distributed bench bench-smoke
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -66,7 +66,7 @@ test-isolated: setup
 # pytest-checked is the whole suite (and the benchmarks' tests) with every fast-path hit
 # verified, and a verified hit still returns the cached result: it runs everything
 # `pytest` does and checks more, so `test` runs it in its place (the 20-minute budget).
-test: lint typecheck docs test-seed pytest-checked test-isolated bench-smoke
+test: lint typecheck docs test-seed pytest-checked test-isolated examples-smoke bench-smoke
 
 demo: setup
 	$(UV) run --locked python examples/tutorial.py
@@ -92,3 +92,9 @@ examples: setup
 	  python examples/digits_cnn.py --out build/examples/digits_cnn
 	XLA_FLAGS= UV_PROJECT_ENVIRONMENT=.venvs/examples $(UV) run --locked --group examples \
 	  python examples/char_lm.py --out build/examples/char_lm
+
+# The examples at reduced size (seconds), in the environment that has scikit-learn,
+# matplotlib and tqdm: elsewhere tests/test_examples.py skips, saying which is missing.
+examples-smoke: setup
+	UV_PROJECT_ENVIRONMENT=.venvs/examples $(UV) run --quiet --locked --group examples \
+	  pytest -q -rs tests/test_examples.py
