@@ -15,6 +15,8 @@ from collections.abc import Mapping, Sequence
 
 # Before JAX is imported: the benchmark is a CPU benchmark, and a first call must compile.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The sharded workload spreads over 8 simulated devices (the Makefile sets the same).
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ["JAX_ENABLE_COMPILATION_CACHE"] = "false"
 
 from benchmarks import timing, variants

@@ -53,7 +53,17 @@ TRANSFORMER_DECODE: dict[str, tuple[str, str]] = {
     BASELINE: ("workloads_jax_transformer", "transformer_decode"),
     OURS: ("workloads_nnx", "transformer_decode"),
 }
-TRANSFORMER = {"transformer train": TRANSFORMER_TRAIN, "greedy decode": TRANSFORMER_DECODE}
+# The transformer with logical axis names, sharded over 8 simulated devices (issue 16).
+SHARDED_TRAIN: dict[str, tuple[str, str]] = {
+    BASELINE: ("workloads_sharded", "sharded_train_jax"),
+    OURS: ("workloads_sharded", "sharded_train"),
+    "split/merge+jax.jit (ours)": ("workloads_sharded", "sharded_train_functional"),
+}
+TRANSFORMER = {
+    "transformer train": TRANSFORMER_TRAIN,
+    "greedy decode": TRANSFORMER_DECODE,
+    "sharded train (8 devices)": SHARDED_TRAIN,
+}
 # split/merge of (model, optimizer): ours against the library it re-implements.
 SPLIT_MERGE: dict[str, str] = {"nnx (ours)": "workloads_nnx", "flax 0.12.8": "workloads_flax"}
 
