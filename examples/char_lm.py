@@ -263,6 +263,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     data = vocab.encode(text)
     split = int(0.9 * len(data))
     train_data, validation_data = data[:split], data[split:]
+    if len(validation_data) <= args.context + 1:
+        parser.error(f"--limit {args.limit} leaves too little text: the last tenth is held out")
     print(f"corpus: {len(text):,} characters, {len(vocab)} distinct, from {len(MODULES)} modules")
 
     model = CharLM(

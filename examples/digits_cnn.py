@@ -48,12 +48,15 @@ class CNN(nnx.Module):
     """Two conv stages on 8x8x1 inputs: 8x8 -> max pool -> 4x4 -> average pool -> 2x2."""
 
     def __init__(self, width: int, *, dropout: float = 0.25, rngs: nnx.Rngs) -> None:
+        # momentum 0.9, not the default 0.99: an epoch is only ~22 steps here, and the
+        # running averages that eval mode uses must catch up within a few epochs.
+        norm = {"momentum": 0.9, "rngs": rngs}
         self.conv1 = nnx.Conv(1, width, kernel_size=(3, 3), rngs=rngs)
-        self.bn1 = nnx.BatchNorm(width, rngs=rngs)
+        self.bn1 = nnx.BatchNorm(width, **norm)
         self.conv2 = nnx.Conv(width, width, kernel_size=(3, 3), rngs=rngs)
-        self.bn2 = nnx.BatchNorm(width, rngs=rngs)
+        self.bn2 = nnx.BatchNorm(width, **norm)
         self.conv3 = nnx.Conv(width, 2 * width, kernel_size=(3, 3), rngs=rngs)
-        self.bn3 = nnx.BatchNorm(2 * width, rngs=rngs)
+        self.bn3 = nnx.BatchNorm(2 * width, **norm)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)
         self.head = nnx.Linear(2 * 2 * 2 * width, 10, rngs=rngs)
 
@@ -152,7 +155,7 @@ def plot(history: list[dict[str, float]], path: Path) -> None:
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.5))
     ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
     ax_loss.plot(epochs, [h["test_loss"] for h in history], label="test")
-    ax_loss.set(xlabel="epoch", ylabel="cross entropy", title="loss")
+    ax_loss.set(xlabel="epoch", ylabel="cross entropy", title="loss", yscale="log")
     ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train")
     ax_acc.plot(epochs, [h["test_accuracy"] for h in history], label="test")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")

@@ -73,7 +73,7 @@ def test_digits_cnn_checkpoints_every_epoch_and_a_rerun_resumes(tmp_path: Path) 
     # third epoch trains on from the second instead of from a fresh initialisation.
     assert summary["optimizer_steps"] == 3 * 12
     assert history[2]["train_loss"] < history[0]["train_loss"]
-    assert summary["test_accuracy"] > 0.3  # chance is 0.1
+    assert summary["test_accuracy"] > 0.5  # chance is 0.1
     assert_png(tmp_path / "digits_cnn.png")
 
 
