@@ -82,7 +82,7 @@ bench: setup
 bench-smoke: setup
 	UV_PROJECT_ENVIRONMENT=.venvs/bench $(UV) run --locked --group bench python -m benchmarks.run --smoke
 
-# The examples on real data at full size, from scratch (about 20 minutes on 2 CPU cores):
+# The examples on real data at full size, from scratch (about 13 minutes on 2 CPU cores):
 # logs, checkpoints, summaries and the PNG curves go to build/examples/. One CPU device,
 # as a user runs them. The reduced runs are tests/test_examples.py.
 examples: setup
