@@ -17,7 +17,7 @@ The corpus is read from the interpreter itself (no download): the docstrings of 
 fixed list of standard-library modules and of their public classes and functions, in
 sorted order, so a given Python version always sees the same text.
 
-Run it (about ten minutes on two CPU cores)::
+Run it (about 13 minutes on two CPU cores)::
 
     python examples/char_lm.py --out build/examples/char_lm
 

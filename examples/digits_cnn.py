@@ -13,7 +13,7 @@ Shows a complete training run a user would write with nnx:
   (parameters, batch statistics, optimizer state and the Dropout RNG stream);
 - loss and accuracy curves saved as a PNG with matplotlib.
 
-Run it (about a minute on two CPU cores)::
+Run it (under half a minute on two CPU cores)::
 
     python examples/digits_cnn.py --out build/examples/digits_cnn
 
