@@ -62,7 +62,8 @@ function inspect(url) {
       const poll = () => {
         const doc = frame.contentDocument;
         const trees = [...doc.querySelectorAll("treescope-container")];
-        const loading = trees.some((t) => !t.shadowRoot || /Loading/.test(t.shadowRoot.textContent));
+        const loading = trees.some(
+          (t) => !t.shadowRoot || /Loading/.test(t.shadowRoot.textContent));
         if (loading && waited < 20000) { waited += 250; setTimeout(poll, 250); return; }
         resolve({
           url: url,
