@@ -1,6 +1,7 @@
 """The launcher: prefixed output, exit status, stopping every process when one fails."""
 
 import io
+import os
 import subprocess
 import sys
 import textwrap
@@ -136,3 +137,28 @@ def test_the_module_runs_as_a_program(tmp_path):
     )
     assert result.returncode == 5
     assert "[0] bye" in result.stdout or "[1] bye" in result.stdout
+
+
+def test_a_terminated_launcher_stops_its_processes(tmp_path):
+    script = tmp_path / "sleep.py"
+    pids = tmp_path / "pids"
+    script.write_text(
+        "import os, time\n"
+        f"open({str(pids)!r} + os.environ['NNX_PROCESS_ID'], 'w').write(str(os.getpid()))\n"
+        "time.sleep(60)\n"
+    )
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "nnx_distributed.launch", "--processes", "2", str(script)],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    files = [tmp_path / f"pids{i}" for i in (0, 1)]
+    while not all(f.exists() and f.read_text() for f in files):
+        assert time.monotonic() < deadline, "the processes never started"
+        time.sleep(0.05)
+    launcher.terminate()
+    assert launcher.wait(timeout=20) == 130
+    for f in files:
+        pid = int(f.read_text())
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

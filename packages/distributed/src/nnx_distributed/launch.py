@@ -11,6 +11,7 @@ first. The launcher's exit status is 0 when every process succeeded, else non-ze
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -48,12 +49,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = [options.script]
     else:
         parser.error("give a script to run (or -c CODE)")
-    return run_local(
-        [sys.executable, "-u", *target, *options.args],
-        processes=options.processes,
-        devices_per_process=options.devices_per_process,
-        timeout=options.timeout,
-    )
+    # A launcher stopped by SIGTERM (a CI timeout, kill) or Ctrl-C still stops its
+    # processes: they sit in their own sessions and would otherwise wait forever in a
+    # collective for their lost peers.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return run_local(
+            [sys.executable, "-u", *target, *options.args],
+            processes=options.processes,
+            devices_per_process=options.devices_per_process,
+            timeout=options.timeout,
+        )
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":
