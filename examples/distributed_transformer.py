@@ -16,9 +16,9 @@ or on 2 processes of 4 devices each, exactly the same script::
     python -m nnx_distributed.launch --processes 2 --devices-per-process 4 \
         examples/distributed_transformer.py --checkpoint-dir /tmp/ckpt
 
-On a GPU cluster or a TPU pod, start one process per host the cluster's way (the script
-calls ``jax.distributed.initialize`` through ``nnx_distributed.initialize`` only under the
-launcher) and pick a mesh that fits the hardware: nothing else changes.
+On a GPU cluster or a TPU pod, start one process per host the cluster's way, call
+``jax.distributed.initialize()`` where ``nnx_distributed.initialize()`` is, and pick a
+mesh that fits the hardware (``--data``, ``--model``): nothing else changes.
 """
 
 from __future__ import annotations
