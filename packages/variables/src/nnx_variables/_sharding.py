@@ -114,13 +114,12 @@ def with_partitioning(
     _check_initializer(initializer, "nnx.with_partitioning")
     # Logical names (mapped by rules when the Variable is built) are not mesh axes yet.
     logical = "sharding_rules" in metadata or bool(get_logical_axis_rules())
-    spec = _check_sharding(sharding, None if logical else mesh)
-    if logical and mesh is not None and not isinstance(mesh, Mesh):
-        _check_sharding(sharding, mesh)
+    spec = _check_sharding(sharding, mesh, check_axes=not logical)
     extra = {"out_sharding": spec, **({"mesh": mesh} if mesh is not None else {}), **metadata}
 
-    # The spec's length is checked by the Variable built from the value, not here: a
-    # layer may draw a flat value and reshape it first (LinearGeneral does, as in flax).
+    # The spec's length is checked where the value is placed (eager sharding,
+    # get_named_sharding), not here: a layer may draw a flat value and reshape it first
+    # (LinearGeneral does, as in flax).
     @functools.wraps(initializer)
     def init(*args: Any, **kwargs: Any) -> VariableMetadata[Any]:
         return VariableMetadata(initializer(*args, **kwargs), extra)
@@ -283,7 +282,7 @@ def _check_initializer(initializer: Any, op: str) -> None:
         )
 
 
-def _check_sharding(sharding: Any, mesh: Any) -> Sharding:
+def _check_sharding(sharding: Any, mesh: Any, check_axes: bool = True) -> Sharding:
     if isinstance(sharding, str) or not isinstance(sharding, Sequence | PartitionSpec):
         fix = (
             f"with_partitioning(init, ({sharding!r},))"
@@ -332,7 +331,7 @@ def _check_sharding(sharding: Any, mesh: Any) -> Sharding:
         problems += [
             f"mesh has no axis {n!r} (its axes: {', '.join(map(repr, mesh.axis_names))})"
             for n in dict.fromkeys(names)
-            if n not in mesh.axis_names
+            if check_axes and n not in mesh.axis_names
         ]
     if problems:
         raise ValueError(
