@@ -66,7 +66,10 @@ test-isolated: setup
 # pytest-checked is the whole suite (and the benchmarks' tests) with every fast-path hit
 # verified, and a verified hit still returns the cached result: it runs everything
 # `pytest` does and checks more, so `test` runs it in its place (the 20-minute budget).
-test: lint typecheck docs test-seed pytest-checked test-isolated examples-smoke bench-smoke
+# After the quick checks, the suite runs on one core while the packages alone, the
+# examples and the benchmark smoke run take the other (-O keeps each one's output whole).
+test: lint typecheck docs test-seed
+	$(MAKE) --no-print-directory -j2 -O pytest-checked test-isolated examples-smoke bench-smoke
 
 demo: setup
 	$(UV) run --locked python examples/tutorial.py
