@@ -26,14 +26,10 @@ pytest: setup
 
 # The whole suite, the benchmarks' equivalence tests and every docs page's code included,
 # with every fast-path hit verified against a fresh walk (nnx.check_fast_path): a stale
-# cache entry fails here. It runs in a copy of the repository with nothing beside it, as a
-# plain clone is: a test needing a file outside the repository cannot pass there (-rs
-# prints why each skip skipped; the seed tutorial's replay skips, and runs in test-seed).
+# cache entry fails here. -rs prints why each skipped test skipped.
 pytest-checked: setup
-	@copy=$$(python3 tools/standalone_copy.py); trap 'rm -rf "$$(dirname $$copy)"' EXIT; \
-	echo "== the suite in $$copy, a copy with no ../shared beside it"; \
-	cd "$$copy" && NNX_CHECK_FAST_PATH=1 UV_PROJECT_ENVIRONMENT=.venvs/bench \
-	  $(UV) run --quiet --locked --group bench pytest -q -rs packages tests benchmarks
+	NNX_CHECK_FAST_PATH=1 UV_PROJECT_ENVIRONMENT=.venvs/bench $(UV) run --quiet --locked \
+	  --group bench pytest -q -rs packages tests benchmarks
 
 # The tests replaying the reference tutorial (flax's "Flax Basics") cell by cell against its
 # printed values: they need ../shared/seed beside the repository (or NNX_SEED_DIR), and
@@ -66,10 +62,17 @@ test-isolated: setup
 # pytest-checked is the whole suite (and the benchmarks' tests) with every fast-path hit
 # verified, and a verified hit still returns the cached result: it runs everything
 # `pytest` does and checks more, so `test` runs it in its place (the 20-minute budget).
-# After the quick checks, the suite runs on one core while the packages alone, the
-# examples and the benchmark smoke run take the other (-O keeps each one's output whole).
+# After the quick checks, the test suites run in a copy of the repository with nothing
+# beside it, as a user's plain clone is (tools/standalone_copy.py): a test that needs a
+# file outside the repository, such as the workspace's ../shared, cannot pass there (the
+# seed replay skips there, saying why, and runs in place in test-seed). In the copy the
+# checked suite takes one core while the packages alone, the examples and the benchmark
+# smoke run take the other (-O keeps each one's output whole).
 test: lint typecheck docs test-seed
-	$(MAKE) --no-print-directory -j2 -O pytest-checked test-isolated examples-smoke bench-smoke
+	@copy=$$(python3 tools/standalone_copy.py); trap 'rm -rf "$$(dirname "$$copy")"' EXIT; \
+	echo "== the test suites in $$copy, a copy with no ../shared beside it"; \
+	$(MAKE) -C "$$copy" --no-print-directory -j2 -O \
+	  pytest-checked test-isolated examples-smoke bench-smoke
 
 demo: setup
 	$(UV) run --locked python examples/tutorial.py

@@ -1,6 +1,6 @@
 """Copy the repository's files into a fresh folder with nothing beside it; print its path.
 
-`make pytest-checked` runs the suite in that copy: a test that reads a file outside the
+`make test` runs its test suites in that copy: a test that reads a file outside the
 repository (the workspace's ../shared, say) fails or skips there as it would in a user's
 plain clone. The copy holds what git tracks plus untracked files git does not ignore (the
 working tree under test), and the generated uv.lock so the copy resolves the same versions.
