@@ -128,3 +128,42 @@ def test_plain_containers_0_10_and_nnx_containers_0_12_give_the_same_state():
     assert sorted(old.flat_dict(), key=str) == sorted(new.flat_dict(), key=str)
     for path, leaf in old.flat_dict().items():
         np.testing.assert_array_equal(leaf[...], new.flat_dict()[path][...])
+
+
+class EpochAtWrite:
+    """A data descriptor that records the structure epoch at the moment of each write."""
+
+    def __init__(self, seen: list[int]) -> None:
+        self.seen = seen
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: type | None = None) -> object:
+        return self if obj is None else obj.__dict__[self.name]
+
+    def __set__(self, obj: object, value: object) -> None:
+        self.seen.append(ng.structure_epoch())
+        obj.__dict__[self.name] = value
+
+
+def test_an_edit_moves_the_epoch_before_and_after_its_write():
+    # Before: a walk in another thread that reads the new value also reads a moved epoch,
+    # so check mode can tell that race from a stale entry. After: a walk that ran during
+    # the write is dropped.
+    seen: list[int] = []
+
+    class Flagged(ng.Module):
+        flag = EpochAtWrite(seen)
+
+        def __init__(self) -> None:
+            self.flag = False
+            self.w = Param(jnp.ones(2))
+
+    model = Flagged()
+    ng.split(model)  # watched from now on
+    before = ng.structure_epoch()
+    seen.clear()
+    model.flag = True
+    assert len(seen) == 1 and seen[0] > before
+    assert ng.structure_epoch() > seen[0]

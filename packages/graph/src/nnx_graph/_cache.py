@@ -166,13 +166,11 @@ class GraphCache(Generic[T]):
         self, cached: T, build: Callable[[], tuple[T, T]], roots: Sequence[Any], epoch: int
     ) -> None:
         # An edit from another thread after the hit was taken is a race the caller has
-        # anyway, not a stale entry: the epoch moved (an edit bumps right after it
-        # writes, so a difference is walked twice to give that bump time to land).
-        problems: list[str] = []
-        for _ in range(2):
-            problems = describe_difference(self.flat_of(cached), self.flat_of(build()[1]))
-            if not problems or _tracking._epoch != epoch:
-                return
+        # anyway, not a stale entry: an edit moves the epoch before it writes, so a walk
+        # that sees its new value also sees the epoch moved.
+        problems = describe_difference(self.flat_of(cached), self.flat_of(build()[1]))
+        if not problems or _tracking._epoch != epoch:
+            return
         kinds = ", ".join(type(root).__name__ for root in roots) or "no objects"
         raise StaleCacheError(
             message(

@@ -33,12 +33,16 @@ class _Entries(Module):
 
     def _write(self, key: Any, value: Any) -> None:
         self.check_trace(str(key))
+        if self._nnx_watched:
+            _tracking.bump_epoch()  # before and after the write: see nnx_graph._tracking
         self._entries[key] = value
         if self._nnx_watched:
             _tracking.bump_epoch()
 
     def _delete(self, key: Any) -> None:
         self.check_trace(str(key))
+        if self._nnx_watched:
+            _tracking.bump_epoch()
         del self._entries[key]
         if self._nnx_watched:
             _tracking.bump_epoch()
@@ -65,6 +69,8 @@ class List(_Entries, MutableSequence[T]):
 
     def _replace_all(self, items: list[T]) -> None:
         self.check_trace()
+        if self._nnx_watched:
+            _tracking.bump_epoch()
         entries = self._entries
         entries.clear()
         entries.update(enumerate(items))

@@ -95,6 +95,8 @@ class Object:
             current.value = value
             return
         self.check_trace(name)
+        if self._nnx_watched:
+            _tracking.bump_epoch()  # before and after the write: see nnx_graph._tracking
         object.__setattr__(self, name, value)
         # After the write: a cache walking this object meanwhile from another thread
         # either read the new value or marked it watched first (see nnx_graph._cache).
@@ -103,6 +105,8 @@ class Object:
 
     def __delattr__(self, name: str) -> None:
         self.check_trace(name)
+        if self._nnx_watched:
+            _tracking.bump_epoch()
         object.__delattr__(self, name)
         if self._nnx_watched:
             _tracking.bump_epoch()

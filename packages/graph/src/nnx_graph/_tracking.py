@@ -13,6 +13,11 @@ entry never keeps alive a sub-module the user has just detached. The entries liv
 the objects they describe (see ``_cache``); this module only keeps weak references to
 those objects, to find the entries when the epoch moves.
 
+An edit bumps the epoch twice, before and after its write. After: a walk that ran during
+the write (from another thread) read either value, so its entry must go. Before: anything
+that sees the new value also sees a moved epoch, which is how check mode
+(``nnx.check_fast_path``) tells an edit racing with a call from a stale entry.
+
 Plain lists and dicts cannot report their own edits; the caches check those by
 snapshot instead.
 

@@ -330,9 +330,10 @@ class Variable(Generic[A]):
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "_metadata" or name == "__class__":
-            # Metadata and kind are structure: cached walks recorded them. Written
-            # first, then the epoch moves, so a walk racing with this sees one or the
-            # other (see nnx_graph._cache).
+            # Metadata and kind are structure: cached walks recorded them. The epoch
+            # moves before and after the write (see nnx_graph._tracking).
+            if self._watched:
+                _tracking.bump_epoch()
             object.__setattr__(self, name, value)
             if self._watched:
                 _tracking.bump_epoch()
