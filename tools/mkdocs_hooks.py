@@ -10,7 +10,7 @@ documentation, rather than parsed from JAX's sources (half a minute a build).
 
 A page holding the comment ``<!-- nnx-display-output -->`` is run at build time (its python
 blocks, as tests/docs_runner.py runs them) with ``nnx.display`` recording what it is given;
-each such comment is replaced, in order, by treescope's HTML of one recorded call.
+each such comment is replaced by treescope's HTML of what the python block above it showed.
 """
 
 from __future__ import annotations
@@ -59,11 +59,8 @@ def jax_reexports(module_name: str) -> list[tuple[str, str]]:
 
 
 def _public_jax_name(module_name: str, name: str) -> str:
-    return (
-        f"jax.nn.initializers.{name}"
-        if module_name.endswith("initializers")
-        else (f"jax.nn.{name}")
-    )
+    namespace = "jax.nn.initializers" if module_name.endswith("initializers") else "jax.nn"
+    return f"{namespace}.{name}"
 
 
 def _jax_table(module_name: str) -> str:
