@@ -31,6 +31,7 @@ from nnx_graph._contexts import current_update_context as current_update_context
 from nnx_graph._contexts import merge_context as merge_context
 from nnx_graph._contexts import split_context as split_context
 from nnx_graph._contexts import update_context as update_context
+from nnx_graph._eager_sharding import spec_axis_names as spec_axis_names
 from nnx_graph._eager_sharding import use_eager_sharding as use_eager_sharding
 from nnx_graph._eager_sharding import using_eager_sharding as using_eager_sharding
 from nnx_graph._errors import AttributeNotFoundError as AttributeNotFoundError

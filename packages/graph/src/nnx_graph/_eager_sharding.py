@@ -163,7 +163,7 @@ def _fits(mesh: Any, out_sharding: Any) -> bool:
     """
     types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
     return all(
-        name in types and types[name] != AxisType.Manual for name in _axis_names(out_sharding)
+        name in types and types[name] != AxisType.Manual for name in spec_axis_names(out_sharding)
     )
 
 
@@ -176,12 +176,17 @@ def _place(value: Any, sharding: NamedSharding) -> Any:
     # does, but refuses Explicit axes, which take reshard instead.
     mesh = sharding.mesh
     types = dict(zip(mesh.axis_names, mesh.axis_types, strict=True))
-    if all(types[name] == AxisType.Auto for name in _axis_names(sharding.spec)):
+    if all(types[name] == AxisType.Auto for name in spec_axis_names(sharding.spec)):
         return jax.lax.with_sharding_constraint(value, sharding)  # type: ignore[no-untyped-call]  # jax: unannotated
     return jax.sharding.reshard(value, sharding)  # type: ignore[no-untyped-call]  # jax: unannotated
 
 
-def _axis_names(spec: Any) -> list[str]:
+def spec_axis_names(spec: Any) -> list[str]:
+    """The mesh axis names a sharding spec uses, in order (``None`` entries left out).
+
+    >>> spec_axis_names((None, ('data', 'fsdp'), 'model'))
+    ['data', 'fsdp', 'model']
+    """
     names: list[str] = []
     for entry in spec:
         if isinstance(entry, tuple):

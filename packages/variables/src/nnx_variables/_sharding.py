@@ -32,6 +32,7 @@ from nnx_graph import (
     format_path,
     get_logical_axis_rules,
     message,
+    spec_axis_names,
 )
 
 A = TypeVar("A")
@@ -223,7 +224,7 @@ def _fit_problems(path: Any, leaf: Any, spec: PartitionSpec, mesh: Mesh) -> list
     value = leaf.value if isinstance(leaf, Variable | VariableState) else leaf
     where = f"{format_path(path, 'state')}: {describe(value)} with sharding {tuple(spec)!r}"
     sizes = dict(mesh.shape)
-    unknown = [name for name in _axis_names(tuple(spec)) if name not in sizes]
+    unknown = [name for name in spec_axis_names(tuple(spec)) if name not in sizes]
     if unknown:
         return [f"{where}: mesh has no axis {', '.join(map(repr, unknown))}"]
     shape = getattr(value, "shape", None)
@@ -233,7 +234,7 @@ def _fit_problems(path: Any, leaf: Any, spec: PartitionSpec, mesh: Mesh) -> list
         return [f"{where}: {len(spec)} entries for {len(shape)} dimensions"]
     problems = []
     for dim, entry in enumerate(spec):
-        names = _axis_names((entry,))
+        names = spec_axis_names((entry,))
         parts = 1
         for name in names:
             parts *= sizes[name]
@@ -243,16 +244,6 @@ def _fit_problems(path: Any, leaf: Any, spec: PartitionSpec, mesh: Mesh) -> list
                 f"{parts} (mesh axes {', '.join(map(repr, names))})"
             )
     return problems
-
-
-def _axis_names(spec: Sharding) -> list[str]:
-    names: list[str] = []
-    for entry in spec:
-        if isinstance(entry, tuple):
-            names.extend(entry)
-        elif entry is not None:
-            names.append(entry)
-    return names
 
 
 def _path(key_path: Any) -> tuple[Any, ...]:
@@ -316,7 +307,7 @@ def _check_sharding(sharding: Any, mesh: Any, check_axes: bool = True) -> Shardi
                 fix="with_partitioning(init, (None, 'model'))",
             )
         )
-    names = _axis_names(spec)
+    names = spec_axis_names(spec)
     repeated = sorted({n for n in names if names.count(n) > 1})
     problems = [f"mesh axis {n!r} is used more than once" for n in repeated]
     if mesh is not None:
