@@ -53,6 +53,7 @@ INTERNAL = {
     "set_up_treescope",
     "in_notebook",
     "variable_kinds",
+    "spec_axis_names",  # a helper nnx_variables shares with nnx_graph
     # flax keeps these in a namespace: nnx.transforms.general.split_inputs / merge_inputs
     "split_inputs",
     "merge_inputs",
