@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from nnx_graph import Module, State, VariableState
+from nnx_graph import Module, State, Variable, VariableState
 from nnx_transforms import DiffState, grad, jit, remat, value_and_grad
 from nnx_variables import BatchStat, Param
 
@@ -126,3 +126,69 @@ def test_grad_of_a_bare_variable_under_jit() -> None:
     g = step(w)
     assert type(g) is Param and float(g.value) == 6.0
     assert float(w.value) == pytest.approx(2.4)
+
+
+class Scaled(Module):
+    """Every kind of state a tree-mode gradient covers: Param, BatchStat, Variable, array."""
+
+    def __init__(self) -> None:
+        self.w = Param(jnp.array([1.0, 2.0]))
+        self.seen = BatchStat(jnp.array(0.0))
+        self.c = Variable(jnp.array(2.0))
+        self.r = jnp.array(3.0)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.seen.value += 1
+        return jnp.sum((self.w * x) ** 2) * self.c * self.r * (1 + 0 * self.seen.value)
+
+
+TREE_GRADS = [{"graph": False}, {"graph_updates": False}, {"graph": True, "graph_updates": False}]
+
+
+@pytest.mark.parametrize("mode", TREE_GRADS, ids=["graph=False", "updates=False", "graph,no-upd"])
+def test_without_graph_updates_the_gradient_is_an_object_like_the_argument(
+    mode: dict[str, bool],
+) -> None:
+    # Flax NNX 0.12.8: jax.grad over the module as a pytree, so every Variable and array
+    # is differentiated and the gradient is a new module of the same class.
+    m = Scaled()
+    x = jnp.array([1.0, 1.0])
+    value, g = value_and_grad(lambda m, x: m(x), **mode)(m, x)
+    assert float(value) == 30.0  # (1 + 4) * 2 * 3
+    assert type(g) is Scaled and g is not m
+    assert type(g.w) is Param and g.w is not m.w
+    assert g.w.value.tolist() == [12.0, 24.0]  # 2 w x^2 * c * r
+    assert type(g.seen) is BatchStat and float(g.seen.value) == 0.0
+    assert type(g.c) is Variable and float(g.c.value) == 15.0  # 5 * r
+    assert float(g.r) == 10.0  # 5 * c
+    assert float(m.seen.value) == 1.0  # the update still reaches the caller
+    assert m.w.value.tolist() == [1.0, 2.0]
+
+
+def test_without_graph_updates_grad_with_several_argnums_and_aux() -> None:
+    m = Scaled()
+    x = jnp.array([1.0, 1.0])
+    (gm, gx), aux = grad(lambda m, x: (m(x), 7), argnums=(0, 1), has_aux=True, graph=False)(m, x)
+    assert type(gm) is Scaled and aux == 7
+    assert gx.tolist() == [12.0, 48.0]  # 2 w^2 x * c * r
+
+
+def test_without_graph_updates_an_integer_variable_is_refused_by_path() -> None:
+    m = Scaled()
+    m.steps = Variable(jnp.array(0, dtype=jnp.uint32))
+    with pytest.raises(TypeError, match=r"(?s)args\[0\]\.steps.*uint32.*allow_int=True"):
+        grad(lambda m, x: m(x), graph=False)(m, jnp.ones(2))
+    assert float(m.seen.value) == 0.0
+    g = grad(lambda m, x: m(x), graph=False, allow_int=True)(m, jnp.ones(2))
+    assert g.steps.value.dtype == jax.dtypes.float0
+
+
+def test_graph_mode_keeps_the_param_state() -> None:
+    g = grad(lambda m, x: m(x))(Scaled(), jnp.ones(2))
+    assert isinstance(g, State) and set(g.keys()) == {"w"}
+
+
+def test_a_diffstate_without_graph_updates_keeps_its_filter() -> None:
+    # Flax 0.12.8 refuses DiffState here; its meaning (a State of what it selects) is kept.
+    g = grad(lambda m, x: m(x), argnums=DiffState(0, Variable), graph=False)(Scaled(), jnp.ones(2))
+    assert isinstance(g, State) and set(g.keys()) == {"w", "seen", "c"}

@@ -2,7 +2,10 @@
 
 For an Object argument the derivative is taken with respect to the Variables a filter
 selects (``nnx.Param`` by default, any filter with ``DiffState(argnum, filter)``), and
-comes back as a State shaped like that part of the object. A Variable passed as it is
+comes back as a State shaped like that part of the object. Without graph updates
+(``graph=False`` or ``graph_updates=False``), as in Flax NNX 0.12, an Object argument is
+differentiated as the pytree it is: every Variable and array in it, and the gradient is
+a new object of the same class holding the gradients. A Variable passed as it is
 (``grad(f)(w)``, ``grad(f)({'w': w, 'b': b})``) is differentiated whatever its kind, as
 in Flax NNX 0.12: filters select inside Objects, and a bare Variable was asked for by
 name; its gradient is a Variable of the same kind, in the argument's structure. The
@@ -19,7 +22,17 @@ from typing import Any
 
 import jax
 
-from nnx_graph import Filter, State, Variable, describe, message, to_predicate
+from nnx_graph import (
+    Filter,
+    State,
+    Variable,
+    describe,
+    format_path,
+    graphdef,
+    merge,
+    message,
+    to_predicate,
+)
 from nnx_transforms._graph_modes import Modes
 from nnx_transforms._protocol import (
     GRAPH_TYPES,
@@ -49,9 +62,13 @@ class DiffState:
         return f"DiffState({self.argnum}, {self.filter!r})"
 
 
-def _normalize(argnums: int | DiffState | Sequence[int | DiffState]) -> list[DiffState]:
+def _normalize(
+    argnums: int | DiffState | Sequence[int | DiffState], whole: bool
+) -> list[DiffState]:
+    """One DiffState per argument; a bare index selects Params, or everything if ``whole``."""
     items = argnums if isinstance(argnums, Sequence) else (argnums,)
-    specs = [a if isinstance(a, DiffState) else DiffState(a, Param) for a in items]
+    default = ... if whole else Param
+    specs = [a if isinstance(a, DiffState) else _WholeObject(a, default) for a in items]
     seen = [s.argnum for s in specs]
     if len(set(seen)) != len(seen):
         raise ValueError(
@@ -61,6 +78,10 @@ def _normalize(argnums: int | DiffState | Sequence[int | DiffState]) -> list[Dif
             )
         )
     return specs
+
+
+class _WholeObject(DiffState):
+    """A bare argnum: without graph updates its objects' gradients are objects too."""
 
 
 class _Partition:
@@ -140,8 +161,9 @@ def _make_grad(
     return_value: bool,
     holomorphic: bool,
     allow_int: bool,
+    whole: bool,
 ) -> Callable[..., Any]:
-    specs = _normalize(argnums)
+    specs = _normalize(argnums, whole)
     single = not isinstance(argnums, Sequence)
     op = "nnx.value_and_grad" if return_value else "nnx.grad"
 
@@ -152,6 +174,8 @@ def _make_grad(
         flat = lifted.flat
         graph_values = flat.read_leaves()
         others = lifted.other_leaves
+        if not allow_int:
+            _check_differentiable(part, flat, graph_values, op)
 
         def pure(diff: Any, graph_rest: list[Any], other_rest: list[Any]) -> Any:
             graph_diff, other_diff = diff
@@ -198,9 +222,11 @@ def _make_grad(
         (value, result), (graph_grads, other_grads) = transform(diff, graph_rest, other_rest)
         aux = apply(flat, *result)
         grads = tuple(
-            _grads_of_argument(a, args[a], part, flat, g_idx, g_vals, o_vals)
-            for a, g_idx, g_vals, o_vals in zip(
-                part.argnums, part.graph_groups, graph_grads, other_grads, strict=True
+            _grads_of_argument(
+                a, args[a], part, flat, g_idx, g_vals, o_vals, whole and type(spec) is _WholeObject
+            )
+            for a, spec, g_idx, g_vals, o_vals in zip(
+                part.argnums, specs, part.graph_groups, graph_grads, other_grads, strict=True
             )
         )
         grads_out = grads[0] if single else grads
@@ -210,6 +236,27 @@ def _make_grad(
         return (grads_out, aux) if has_aux else grads_out
 
     return wrapper
+
+
+def _check_differentiable(part: _Partition, flat: Any, values: Sequence[Any], op: str) -> None:
+    """Raise naming each selected value jax.grad would refuse (integer, bool, PRNG key)."""
+    problems = []
+    for group, argnum in zip(part.graph_groups, part.argnums, strict=True):
+        for i in group:
+            dtype = getattr(values[i], "dtype", None)
+            if dtype is not None and not jax.numpy.issubdtype(dtype, jax.numpy.inexact):
+                path = flat.paths[i] if part.single_root else flat.paths[i][1:]
+                problems.append(f"{format_path(path, f'args[{argnum}]')}: {describe(values[i])}")
+    if problems:
+        raise TypeError(
+            message(
+                f"{op}: only floating-point values can be differentiated, and the "
+                "differentiated state holds other values.",
+                problems,
+                expected="float or complex arrays in the differentiated state",
+                fix=f"{op}(f, argnums=nnx.DiffState(0, nnx.Param))  # or allow_int=True",
+            )
+        )
 
 
 def _check_scalar_loss(loss: Any, op: str, has_aux: bool) -> None:
@@ -255,8 +302,9 @@ def _grads_of_argument(
     graph_indices: list[int],
     graph_grads: list[Any],
     other_grads: list[Any],
+    as_objects: bool,
 ) -> Any:
-    """Gradients shaped like the argument: a State per object, a Variable per Variable."""
+    """Gradients shaped like the argument: a State (or, ``as_objects``, a copy) per object."""
     per_root: dict[int, dict[Any, Any]] = {}
     by_variable: dict[int, Any] = {}
     for i, g in zip(graph_indices, graph_grads, strict=True):
@@ -277,7 +325,8 @@ def _grads_of_argument(
             found = by_variable.get(id(leaf))
             result.append(found if found is not None else leaf.replace(_zeros(leaf.value)))
         elif isinstance(leaf, GRAPH_TYPES):
-            result.append(State.from_flat_path(per_root.get(next(root_iter), {})))
+            state = State.from_flat_path(per_root.get(next(root_iter), {}))
+            result.append(merge(graphdef(leaf), state) if as_objects else state)
         else:
             result.append(next(other_iter))
     return jax.tree_util.tree_unflatten(treedef, result)
@@ -321,7 +370,9 @@ def grad(
         )
     modes = Modes(graph, graph_updates, "nnx.grad")
     return modes.checked(
-        _make_grad(modes.function(f), argnums, has_aux, False, holomorphic, allow_int)
+        _make_grad(
+            modes.function(f), argnums, has_aux, False, holomorphic, allow_int, not modes.updates
+        )
     )
 
 
@@ -358,5 +409,7 @@ def value_and_grad(
         )
     modes = Modes(graph, graph_updates, "nnx.value_and_grad")
     return modes.checked(
-        _make_grad(modes.function(f), argnums, has_aux, True, holomorphic, allow_int)
+        _make_grad(
+            modes.function(f), argnums, has_aux, True, holomorphic, allow_int, not modes.updates
+        )
     )
