@@ -54,6 +54,7 @@ INTERNAL = {
     "in_notebook",
     "variable_kinds",
     "spec_axis_names",  # a helper nnx_variables shares with nnx_graph
+    "fork_streams",  # fork_rngs and split_rngs share it (split_rngs squeezes)
     # flax keeps these in a namespace: nnx.transforms.general.split_inputs / merge_inputs
     "split_inputs",
     "merge_inputs",

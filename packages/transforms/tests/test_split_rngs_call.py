@@ -50,3 +50,56 @@ def test_the_keys_match_the_decorator_form():
         return jax.random.key_data(rngs.default.key.value)
 
     np.testing.assert_array_equal(keys, read(second))
+
+
+def _data(key):
+    return np.asarray(jax.random.key_data(key)).tolist()
+
+
+def test_squeeze_keeps_one_key_of_the_usual_shape():
+    # Flax NNX 0.12.8 printed this key: jax.random.split(fold_in(key(0), 0), 1)[0].
+    rngs = Rngs(0)
+    backups = nt.split_rngs(rngs, splits=1, squeeze=True)
+    assert _data(rngs.default.key.value) == [4165894930, 804218099]
+    assert rngs.default.count.value.shape == ()
+    restore_rngs(backups)
+    assert int(rngs.default.count.value) == 1
+
+
+def test_squeeze_as_a_decorator_and_only_with_one_split():
+    rngs = Rngs(0)
+
+    @nt.split_rngs(splits=1, squeeze=True)
+    def shape(rngs):
+        return rngs.default.key.value.shape
+
+    assert shape(rngs) == () and int(rngs.default.count.value) == 1
+    with np.testing.assert_raises_regex(ValueError, r"squeeze=True.*splits=1.*got splits=4"):
+        nt.split_rngs(rngs, splits=4, squeeze=True)
+
+
+def test_without_graph_updates_a_split_copy_comes_back():
+    rngs = Rngs(0)
+    out = nt.split_rngs(rngs, splits=1, squeeze=True, graph=False)
+    assert _data(out.default.key.value) == [4165894930, 804218099]
+    assert rngs.default.key.value.shape == () and int(rngs.default.count.value) == 1
+    out = nt.split_rngs(rngs, splits=3, graph_updates=False)
+    assert out is not rngs and out.default.key.value.shape == (3,)
+
+
+def test_a_decorated_function_without_graph_updates_gets_the_copy():
+    class Model(ng.Module):
+        def __init__(self):
+            self.w = Param(jnp.zeros(2))
+            self.rngs = Rngs(0)
+
+    m = Model()
+
+    @nt.split_rngs(splits=3, graph_updates=False)
+    def bump(m):
+        m.w.value = m.w.value + 1  # shared with the caller's model
+        return m.rngs.default.key.value.shape
+
+    assert bump(m) == (3,)
+    assert m.rngs.default.key.value.shape == () and int(m.rngs.default.count.value) == 1
+    assert m.w.value.tolist() == [1.0, 1.0]

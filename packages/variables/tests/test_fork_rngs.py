@@ -88,3 +88,56 @@ def test_with_rngs_returns_a_copy_with_split_forked_and_broadcast_streams():
         return r.params.key.shape
 
     assert shape(rngs) == (3,) and rngs.params.key.shape == ()
+
+
+class Holder(Module):
+    def __init__(self) -> None:
+        from nnx_variables import Param
+
+        self.w = Param(jnp.zeros(2))
+        self.r = Rngs(0, dropout=1)
+
+
+@pytest.mark.parametrize("mode", [{"graph_updates": False}, {"graph": False}])
+def test_without_graph_updates_fork_returns_a_copy_sharing_the_other_variables(
+    mode: dict[str, bool],
+) -> None:
+    m = Holder()
+    out = fork_rngs(m, split={"dropout": 2}, **mode)
+    assert type(out) is Holder and out is not m
+    assert out.w is m.w and out.r.default.key is m.r.default.key  # not forked: shared
+    # Flax NNX 0.12.8 printed these keys and counts.
+    assert _data(out.r.dropout.key.value).tolist() == [
+        [3704974950, 1863054868],
+        [2705940334, 2639757084],
+    ]
+    assert out.r.dropout.count.value.tolist() == [0, 0]
+    assert m.r.dropout.key.value.shape == () and int(m.r.dropout.count.value) == 1
+
+
+def test_without_graph_updates_a_fork_without_split_draws_one_key_per_stream() -> None:
+    m = Holder()
+    out = fork_rngs(m, graph=False)
+    assert _data(out.r.default.key.value).tolist() == [1797259609, 2579123966]  # flax 0.12.8
+    assert int(out.r.default.count.value) == 0 and int(m.r.default.count.value) == 1
+
+
+def test_tree_mode_fork_refuses_a_shared_stream_by_path() -> None:
+    m = Model()
+    with pytest.raises(ValueError, match=r"(?s)node\.rngs and node\.shared.*graph=True"):
+        fork_rngs(m, split=2, graph=False)
+    assert int(m.rngs.params.count.value) == 0
+    fork_rngs(m, split=2, graph_updates=False)  # graph mode keeps the sharing
+
+
+def test_fork_rngs_decorator_without_graph_updates_hands_the_function_a_copy() -> None:
+    m = Holder()
+
+    @fork_rngs(split=3, graph_updates=False)
+    def shapes(m: Holder) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        m.w.value = m.w.value + 1  # a shared Variable: the write reaches the caller
+        return m.r.dropout.key.value.shape, m.r.default.key.value.shape
+
+    assert shapes(m) == ((3,), (3,))
+    assert m.r.dropout.key.value.shape == () and int(m.r.dropout.count.value) == 1
+    assert m.w.value.tolist() == [1.0, 1.0]

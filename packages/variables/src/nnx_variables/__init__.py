@@ -25,6 +25,7 @@ from nnx_graph import using_eager_sharding as using_eager_sharding
 from nnx_variables._abstract import as_abstract as as_abstract
 from nnx_variables._fork_rngs import SplitBackups as SplitBackups
 from nnx_variables._fork_rngs import fork_rngs as fork_rngs
+from nnx_variables._fork_rngs import fork_streams as fork_streams
 from nnx_variables._fork_rngs import restore_rngs as restore_rngs
 from nnx_variables._kinds import BatchStat as BatchStat
 from nnx_variables._kinds import Cache as Cache

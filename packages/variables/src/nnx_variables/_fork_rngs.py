@@ -6,6 +6,11 @@ original stream state is kept in the returned ``SplitBackups``; ``restore_rngs``
 leaving the ``with`` block) puts it back, one key further on. As in Flax NNX 0.12, which
 streams fork is chosen by filters applied to each stream's ``key`` Variable (so a stream
 name like ``'dropout'`` selects by the key's tag).
+
+Without graph updates (``graph=False`` or ``graph_updates=False``), as in Flax NNX 0.12,
+nothing is replaced in place: the result is a copy of the node whose chosen streams hold
+the forked keys, sharing every other Variable with the original (whose chosen streams
+are one key further on). Tree mode also refuses a node that shares a reference.
 """
 
 from __future__ import annotations
@@ -16,7 +21,17 @@ from typing import Any
 
 import jax
 
-from nnx_graph import Filter, iter_graph, to_predicate
+from nnx_graph import (
+    Filter,
+    Object,
+    Variable,
+    check_tree,
+    clone,
+    iter_graph,
+    resolve_graph,
+    resolve_updates,
+    to_predicate,
+)
 from nnx_variables._rngs import RngStream
 
 Splits = int | tuple[int, ...] | None
@@ -50,7 +65,14 @@ class SplitBackups:
         restore_rngs(self)
 
 
-def fork_rngs(node: Any = _MISSING, /, *, split: Mapping[Filter, Splits] | Splits = None) -> Any:
+def fork_rngs(
+    node: Any = _MISSING,
+    /,
+    *,
+    split: Mapping[Filter, Splits] | Splits = None,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+) -> Any:
     """Fork the RNG streams of ``node`` in place, keeping what they held in the backups.
 
     Called without a node, it is a decorator that forks the streams in each call's
@@ -58,7 +80,8 @@ def fork_rngs(node: Any = _MISSING, /, *, split: Mapping[Filter, Splits] | Split
 
     ``split`` is a number of keys (or a shape) for every stream, or a mapping from
     filters to those (``None``: fork without splitting); the first filter that selects a
-    stream decides, and streams no filter selects are left alone.
+    stream decides, and streams no filter selects are left alone. Without graph updates
+    it returns a forked copy instead (see the module docstring).
 
     >>> from nnx_variables import Rngs
     >>> rngs = Rngs(params=0, dropout=1)
@@ -68,28 +91,81 @@ def fork_rngs(node: Any = _MISSING, /, *, split: Mapping[Filter, Splits] | Split
     >>> restore_rngs(backups)
     >>> rngs.dropout.key.shape
     ()
+    >>> fork_rngs(rngs, split=2, graph_updates=False).dropout.key.shape
+    (2,)
     """
     if node is _MISSING:
-        return lambda f: _decorate(f, split)
+        return lambda f: _decorate(f, split, graph, graph_updates)
+    return fork_streams(node, split, graph=graph, graph_updates=graph_updates)
+
+
+def fork_streams(
+    node: Any,
+    split: Mapping[Filter, Splits] | Splits,
+    *,
+    squeeze: bool = False,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+    op: str = "nnx.fork_rngs",
+) -> Any:
+    """``fork_rngs`` on values; ``squeeze`` drops the axis of a one-key split (split_rngs)."""
+    copy = not resolve_updates(graph, graph_updates)
+    if copy and not resolve_graph(graph):
+        _check_tree(node, op)
+    chosen = _chosen_streams(node, split)
+    for _, stream, _ in chosen:  # validate before mutating: all or nothing
+        stream.key.check_trace()
+    forked = [
+        (path, stream, _squeezed(stream.fork(split=n), squeeze)) for path, stream, n in chosen
+    ]
+    if copy:
+        result = clone(node, variables=False)
+        new_streams = dict(iter_graph(result))
+        for path, _, new in forked:
+            target = new_streams[path]
+            target.key, target.count = new.key, new.count
+        return result
+    backups = []
+    for _, stream, new in forked:
+        backups.append((stream, stream.key.get_value(), stream.count.get_value()))
+        stream.key.set_value(new.key.get_value())
+        stream.count.set_value(new.count.get_value())
+    return SplitBackups(backups)
+
+
+def _chosen_streams(
+    node: Any, split: Mapping[Filter, Splits] | Splits
+) -> list[tuple[Any, RngStream, Splits]]:
     sizes = split if isinstance(split, Mapping) else {...: split}
     predicates = [(to_predicate(f), n) for f, n in sizes.items()]
-    chosen: list[tuple[RngStream, Splits]] = []
+    chosen: list[tuple[Any, RngStream, Splits]] = []
     for path, stream in iter_graph(node):
         if not isinstance(stream, RngStream):
             continue
         for predicate, n in predicates:
             if predicate((*path, "key"), stream.key) and predicate((*path, "count"), stream.count):
-                chosen.append((stream, n))
+                chosen.append((path, stream, n))
                 break
-    for stream, _ in chosen:  # validate before mutating: all or nothing
-        stream.key.check_trace()
-    backups = []
-    for stream, n in chosen:
-        forked = stream.fork(split=n)
-        backups.append((stream, stream.key.get_value(), stream.count.get_value()))
-        stream.key.set_value(forked.key.get_value())
-        stream.count.set_value(forked.count.get_value())
-    return SplitBackups(backups)
+    return chosen
+
+
+def _squeezed(stream: RngStream, squeeze: bool) -> RngStream:
+    if squeeze:
+        stream.key.set_value(stream.key.get_value()[0])
+        stream.count.set_value(stream.count.get_value()[0])
+    return stream
+
+
+def _check_tree(node: Any, op: str) -> None:
+    keyed, _ = jax.tree_util.tree_flatten_with_path(
+        node, is_leaf=lambda x: isinstance(x, Object | Variable)
+    )
+    roots = [(keys, leaf) for keys, leaf in keyed if isinstance(leaf, Object | Variable)]
+    check_tree(
+        [leaf for _, leaf in roots],
+        ["node" + jax.tree_util.keystr(keys) for keys, _ in roots],
+        op,
+    )
 
 
 def restore_rngs(backups: Iterable[tuple[RngStream, jax.Array, jax.Array]], /) -> None:
@@ -99,9 +175,17 @@ def restore_rngs(backups: Iterable[tuple[RngStream, jax.Array, jax.Array]], /) -
         stream.count.set_value(count)
 
 
-def _decorate(f: Callable[..., Any], split: Mapping[Filter, Splits] | Splits) -> Callable[..., Any]:
+def _decorate(
+    f: Callable[..., Any],
+    split: Mapping[Filter, Splits] | Splits,
+    graph: bool | None,
+    graph_updates: bool | None,
+) -> Callable[..., Any]:
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not resolve_updates(graph, graph_updates):
+            args, kwargs = fork_rngs((args, kwargs), split=split, graph=graph, graph_updates=False)
+            return f(*args, **kwargs)
         with fork_rngs((args, kwargs), split=split):
             return f(*args, **kwargs)
 
