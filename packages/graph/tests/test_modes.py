@@ -97,3 +97,29 @@ def test_settings_are_flax_s_plain_call_context_and_decorator_forms() -> None:
         return set_graph_mode.current_value()
 
     assert inside() is False and set_graph_mode.current_value() is True
+
+
+class Trainer(Module):
+    """Holds a model it does not own, as an Optimizer does."""
+
+    _nnx_references = ("model",)
+
+    def __init__(self, model: Module) -> None:
+        self.model = model
+        self.count = Variable(jnp.zeros(()))
+
+
+def test_a_declared_reference_is_not_sharing_in_tree_mode() -> None:
+    model = Leaf()
+    trainer = Trainer(model)
+    for roots in [(model, trainer), (trainer, model), (trainer,)]:
+        graphdef_, *_ = split(roots, graph=False)
+        assert graphdef_ == split(roots)[0]
+
+
+def test_sharing_below_a_declared_reference_is_still_refused() -> None:
+    model = Tied()
+    with pytest.raises(ValueError, match=r"model\[1\]\.model\.a and model\[1\]\.model\.b"):
+        split((Leaf(), Trainer(model)), graph=False)
+    with pytest.raises(ValueError, match=r"model\[0\]\.a and model\[0\]\.b"):
+        split((model, Trainer(model)), graph=False)

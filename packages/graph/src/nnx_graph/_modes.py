@@ -69,9 +69,16 @@ def resolve_updates(graph: bool | None, graph_updates: bool | None) -> bool:
 
 
 def shared_paths(roots: Sequence[Any], names: Sequence[str]) -> list[tuple[str, str, Any]]:
-    """``(first path, other path, node)`` for each Object or Variable reached twice."""
+    """``(first path, other path, node)`` for each Object or Variable reached twice.
+
+    An attribute a class lists in ``_nnx_references`` (an Optimizer's ``model``) refers
+    to an object owned elsewhere: it is walked after everything else, and reaching an
+    object already seen through it is not sharing. So ``(model, optimizer)`` is a tree,
+    as it is in Flax NNX 0.12, where the Optimizer does not hold the model.
+    """
     seen: dict[int, str] = {}
     found: list[tuple[str, str, Any]] = []
+    deferred: list[tuple[Any, Path, str]] = []
 
     def walk(value: Any, path: Path, name: str) -> None:
         if isinstance(value, Object | Variable):
@@ -82,8 +89,12 @@ def shared_paths(roots: Sequence[Any], names: Sequence[str]) -> list[tuple[str, 
             seen[id(value)] = where
         if isinstance(value, Object):
             attrs = vars(value)
+            references = getattr(type(value), "_nnx_references", ())
             for key in sorted_keys(attrs):
-                walk(attrs[key], (*path, key), name)
+                if key in references:
+                    deferred.append((attrs[key], (*path, key), name))
+                else:
+                    walk(attrs[key], (*path, key), name)
         elif isinstance(value, dict):
             for key in list(value):
                 walk(value[key], (*path, key), name)
@@ -93,6 +104,10 @@ def shared_paths(roots: Sequence[Any], names: Sequence[str]) -> list[tuple[str, 
 
     for root, name in zip(roots, names, strict=True):
         walk(root, (), name)
+    while deferred:
+        value, path, name = deferred.pop(0)
+        if id(value) not in seen:
+            walk(value, path, name)
     return found
 
 
