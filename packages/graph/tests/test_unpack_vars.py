@@ -45,3 +45,11 @@ def test_plain_variables_are_what_with_vars_and_var_defaults_give():
     ):
         with pytest.raises(ng.HijaxNotSupportedError, match="not support"):
             call()
+
+
+def test_vars_as_is_the_deprecated_name_of_with_vars():
+    from nnx_graph import vars_as
+
+    box = Box()
+    with pytest.warns(DeprecationWarning, match="use nnx.with_vars"):
+        assert vars_as(box, hijax=False).w is box.w

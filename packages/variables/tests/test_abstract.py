@@ -35,3 +35,21 @@ def test_a_mesh_in_the_metadata_is_used_without_a_context_and_none_means_unchang
     abstract = as_abstract(Abstract(mesh))
     assert abstract.kernel.get_value().sharding == NamedSharding(mesh, PartitionSpec("a", "b"))
     assert abstract.bias.get_value().sharding is None  # no mesh known for it
+
+
+def test_abstract_with_sharding_is_the_deprecated_name_of_as_abstract():
+    from nnx_variables import abstract_with_sharding
+
+    mesh = jax.make_mesh((1, 1), ("a", "b"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
+    model = Abstract(mesh)
+    with pytest.warns(DeprecationWarning, match="use nnx.as_abstract"):
+        abstract = abstract_with_sharding(model)
+    assert abstract.kernel.get_value().sharding.spec == PartitionSpec("a", "b")
+
+
+def test_tree_mode_refuses_a_shared_variable():
+    model = Abstract()
+    model.twin = model.kernel
+    with pytest.raises(ValueError, match=r"tree\.kernel and tree\.twin"):
+        as_abstract(model, graph=False)
+    as_abstract(model)  # graph mode keeps the sharing

@@ -113,6 +113,7 @@ from nnx_graph._unpack import unpack as unpack
 from nnx_graph._var_defaults import VarDefaults as VarDefaults
 from nnx_graph._var_defaults import var_defaults as var_defaults
 from nnx_graph._var_defaults import with_vars as with_vars
+from nnx_graph._var_defaults import vars_as as vars_as
 from nnx_graph._variable import EscapedValue as EscapedValue
 from nnx_graph._variable import Variable as Variable
 from nnx_graph._variable_state import VariableState as VariableState

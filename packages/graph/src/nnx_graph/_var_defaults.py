@@ -8,6 +8,7 @@ already is (``hijax=False``, ``ref=False``) works, so code that states its defau
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -86,3 +87,32 @@ def var_defaults(*, hijax: bool | None = None, ref: bool | None = None) -> Any:
     if hijax is None and ref is None:
         return VarDefaults()
     return _defaults()
+
+
+def vars_as(
+    node: Any,
+    /,
+    *,
+    hijax: bool | None = None,
+    ref: bool | None = None,
+    mutable: bool | None = None,
+    only: Filter = ...,
+    allow_duplicates: bool = False,
+) -> Any:
+    """Flax NNX 0.12's deprecated name of ``with_vars``: warns, then calls it.
+
+    Kept so 0.12 code runs; the warning names the spelling to move to.
+    """
+    warnings.warn(
+        "nnx.vars_as is deprecated: use nnx.with_vars (same arguments).",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return with_vars(
+        node,
+        hijax=hijax,
+        ref=ref,
+        mutable=mutable,
+        only=only,
+        allow_duplicates=allow_duplicates,
+    )

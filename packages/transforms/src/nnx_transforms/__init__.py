@@ -18,6 +18,7 @@ from nnx_transforms._control import switch as switch
 from nnx_transforms._control import while_loop as while_loop
 from nnx_transforms._custom_vjp import custom_vjp as custom_vjp
 from nnx_transforms._eval_shape import eval_shape as eval_shape
+from nnx_transforms._eval_shape import get_abstract_model as get_abstract_model
 from nnx_transforms._general import merge_inputs as merge_inputs
 from nnx_transforms._general import split_inputs as split_inputs
 from nnx_transforms._grad import DiffState as DiffState

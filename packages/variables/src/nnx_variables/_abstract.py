@@ -9,19 +9,20 @@ the mesh in context, ``jax.sharding.set_mesh``). Shapes that already have one ar
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, TypeVar
 
 import jax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from nnx_graph import Variable
+from nnx_graph import Object, Variable, check_tree, resolve_graph
 from nnx_graph import map as map_state
 
 T = TypeVar("T")
 _NAMES = ("out_sharding", "sharding", "sharding_names")
 
 
-def as_abstract(tree: T, /) -> T:
+def as_abstract(tree: T, /, *, graph: bool | None = None) -> T:
     """A copy of ``tree`` whose abstract Variables carry their NamedShardings.
 
     >>> import jax, jax.numpy as jnp
@@ -35,7 +36,19 @@ def as_abstract(tree: T, /) -> T:
     >>> abstract.w.get_value().sharding.spec
     P('d',)
     """
+    if not resolve_graph(graph) and isinstance(tree, Object | Variable):
+        check_tree([tree], ["tree"], "nnx.as_abstract")
     return map_state(_with_sharding, tree)  # type: ignore[no-any-return]
+
+
+def abstract_with_sharding(tree: T, /, graph: bool | None = None) -> T:
+    """Flax NNX 0.12's deprecated name of ``as_abstract``: warns, then calls it."""
+    warnings.warn(
+        "nnx.abstract_with_sharding is deprecated: use nnx.as_abstract.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return as_abstract(tree, graph=graph)
 
 
 def _with_sharding(path: tuple[Any, ...], leaf: Any) -> Any:
