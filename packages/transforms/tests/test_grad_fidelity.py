@@ -192,3 +192,13 @@ def test_a_diffstate_without_graph_updates_keeps_its_filter() -> None:
     # Flax 0.12.8 refuses DiffState here; its meaning (a State of what it selects) is kept.
     g = grad(lambda m, x: m(x), argnums=DiffState(0, Variable), graph=False)(Scaled(), jnp.ones(2))
     assert isinstance(g, State) and set(g.keys()) == {"w", "seen", "c"}
+
+
+@pytest.mark.parametrize("op", ["grad", "value_and_grad", "vjp"])
+def test_reduce_axes_is_taken_and_refused_unless_empty(op: str) -> None:
+    from nnx_transforms import vjp
+
+    transform = {"grad": grad, "value_and_grad": value_and_grad, "vjp": vjp}[op]
+    with pytest.raises(NotImplementedError, match=r"(?s)reduce_axes=\('batch',\).*psum"):
+        transform(lambda w: w.value * 2, reduce_axes=("batch",))
+    assert transform(reduce_axes=())(lambda w: w.value * 2) is not None

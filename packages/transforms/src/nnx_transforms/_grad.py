@@ -17,7 +17,7 @@ objects.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import jax
@@ -238,6 +238,18 @@ def _make_grad(
     return wrapper
 
 
+def refuse_reduce_axes(reduce_axes: Sequence[Hashable], op: str) -> None:
+    """Raise for ``reduce_axes``, which JAX removed: taken so code that passes ``()`` runs."""
+    if reduce_axes:
+        raise NotImplementedError(
+            message(
+                f"{op}: reduce_axes={tuple(reduce_axes)!r} is no longer supported by JAX "
+                "(as in Flax NNX 0.12, where it is deprecated).",
+                fix="reduce the gradients yourself: jax.lax.psum(grads, axis_name)",
+            )
+        )
+
+
 def _check_differentiable(part: _Partition, flat: Any, values: Sequence[Any], op: str) -> None:
     """Raise naming each selected value jax.grad would refuse (integer, bool, PRNG key)."""
     problems = []
@@ -344,6 +356,7 @@ def grad(
     has_aux: bool = False,
     holomorphic: bool = False,
     allow_int: bool = False,
+    reduce_axes: Sequence[Hashable] = (),
     graph: bool | None = None,
     graph_updates: bool | None = None,
 ) -> Any:
@@ -365,9 +378,11 @@ def grad(
             has_aux=has_aux,
             holomorphic=holomorphic,
             allow_int=allow_int,
+            reduce_axes=reduce_axes,
             graph=graph,
             graph_updates=graph_updates,
         )
+    refuse_reduce_axes(reduce_axes, "nnx.grad")
     modes = Modes(graph, graph_updates, "nnx.grad")
     return modes.checked(
         _make_grad(
@@ -383,6 +398,7 @@ def value_and_grad(
     has_aux: bool = False,
     holomorphic: bool = False,
     allow_int: bool = False,
+    reduce_axes: Sequence[Hashable] = (),
     graph: bool | None = None,
     graph_updates: bool | None = None,
 ) -> Any:
@@ -404,9 +420,11 @@ def value_and_grad(
             has_aux=has_aux,
             holomorphic=holomorphic,
             allow_int=allow_int,
+            reduce_axes=reduce_axes,
             graph=graph,
             graph_updates=graph_updates,
         )
+    refuse_reduce_axes(reduce_axes, "nnx.value_and_grad")
     modes = Modes(graph, graph_updates, "nnx.value_and_grad")
     return modes.checked(
         _make_grad(

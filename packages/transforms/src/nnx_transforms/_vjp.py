@@ -10,13 +10,14 @@ makes to the objects (BatchNorm statistics, RNG counts) are written back, as wit
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import jax
 
 from nnx_graph import message
 from nnx_graph import unflatten as unflatten_graph
+from nnx_transforms._grad import refuse_reduce_axes
 from nnx_transforms._graph_modes import Modes
 from nnx_transforms._protocol import InputSpec, apply, call_pure, lift
 
@@ -70,6 +71,7 @@ def vjp(
     f: Callable[..., Any] | None = None,
     *primals: Any,
     has_aux: bool = False,
+    reduce_axes: Sequence[Hashable] = (),
     graph: bool | None = None,
     graph_updates: bool | None = None,
 ) -> Any:
@@ -91,6 +93,7 @@ def vjp(
     >>> float(out), float(m_bar.w.value), float(x_bar)
     (6.0, 3.0, 2.0)
     """
+    refuse_reduce_axes(reduce_axes, "nnx.vjp")
     options: dict[str, Any] = {"has_aux": has_aux, "graph": graph, "graph_updates": graph_updates}
     if f is None:
         return functools.partial(vjp, **options)
