@@ -88,3 +88,13 @@ def test_a_catch_all_before_the_last_filter_is_refused(catch_all):
         ng.state(model, catch_all, Param)
     with pytest.raises(ng.FilterError, match=r"only as the last filter"):
         ng.state(model).split(catch_all, Param)
+
+
+def test_sort_orders_the_pairs_by_path_as_flax_does():
+    from nnx_graph import FlatState
+
+    # Flax NNX 0.12.8: FlatState([(('b',), 1), (('a',), 2)], sort=True) lists ('a',) first.
+    assert list(FlatState([(("b",), 1), (("a",), 2)], sort=True)) == [(("a",), 2), (("b",), 1)]
+    assert list(FlatState([(("b",), 1), (("a",), 2)], sort=False)) == [(("b",), 1), (("a",), 2)]
+    mixed = FlatState([(("b", "x"), 1), (("b", 0), 2), (("a",), 3)], sort=True)
+    assert mixed.paths == (("a",), ("b", 0), ("b", "x"))  # flax's sort raises on these

@@ -24,8 +24,13 @@ class FlatState(Sequence[tuple[Path, Any]]):
 
     __slots__ = ("_leaves", "_paths")
 
-    def __init__(self, items: Iterable[tuple[Path, Any]] | Mapping[Path, Any] = ()) -> None:
+    def __init__(
+        self, items: Iterable[tuple[Path, Any]] | Mapping[Path, Any] = (), /, *, sort: bool = False
+    ) -> None:
+        """``sort=True`` orders the pairs by path (integer keys before names at a level)."""
         pairs = list(items.items() if isinstance(items, Mapping) else items)
+        if sort:
+            pairs.sort(key=lambda pair: _path_order(pair[0]))
         self._paths: tuple[Path, ...] = tuple(tuple(path) for path, _ in pairs)
         self._leaves: tuple[Any, ...] = tuple(leaf for _, leaf in pairs)
 
@@ -120,3 +125,10 @@ def from_flat_state(flat: Mapping[Path, Any] | Iterable[tuple[Path, Any]]) -> An
     from nnx_graph._state import State
 
     return State.from_flat_path(flat)
+
+
+def _path_order(path: Path) -> tuple[tuple[bool, Any], ...]:
+    """A sort key for a path whose levels mix int and str keys (flax's ``sort=`` raises)."""
+    return tuple(
+        (not isinstance(key, int), key if isinstance(key, int | str) else repr(key)) for key in path
+    )
