@@ -278,3 +278,15 @@ def test_clone_variables_and_arrays_options_as_flax_0_12():
     arrays = ng.clone(box, arrays=True)
     assert arrays.w is not box.w and arrays.w.value is not box.w.value
     assert bool((arrays.w.value == box.w.value).all())
+
+
+def test_merge_wraps_a_raw_value_in_the_graphdefs_variable_unless_told_not_to():
+    graphdef = ng.graphdef(Linear(2, 3))
+    raw = {"w": jnp.full((2, 3), 2.0), "b": jnp.ones(3)}
+    rebuilt = ng.merge(graphdef, raw)
+    assert type(rebuilt.w) is Param and type(rebuilt.b) is Param
+    bare = ng.merge(graphdef, raw, recreate_variables=False)
+    assert not isinstance(bare.w, ng.Variable)
+    np.testing.assert_array_equal(bare.w, raw["w"])
+    unpacked = ng.unpack(Linear(2, 3))
+    assert ng.merge(unpacked, recreate_variables=False).w is unpacked["w"]  # Variables stay

@@ -120,3 +120,42 @@ def test_view_refuses_a_keyword_neither_a_hook_nor_an_attribute_takes():
 def test_with_attributes_does_not_call_set_view():
     with pytest.raises(AttributeError, match=r"'max_length'"):
         ng.with_attributes(Cached(), max_length=3)
+
+
+class Untied(ng.Module):
+    def __init__(self):
+        self.a = Block()
+        self.b = Block()
+
+
+VIEW_FUNCTIONS = [
+    ("nnx.view", lambda node, **kw: ng.view(node, deterministic=True, **kw)),
+    ("nnx.with_attributes", lambda node, **kw: ng.with_attributes(node, deterministic=True, **kw)),
+    ("nnx.view_info", lambda node, **kw: ng.view_info(node, **kw)),
+    ("nnx.iter_modules", lambda node, **kw: list(ng.iter_modules(node, **kw))),
+]
+
+
+@pytest.mark.parametrize(("op", "fun"), VIEW_FUNCTIONS, ids=[op for op, _ in VIEW_FUNCTIONS])
+def test_tree_mode_refuses_a_shared_module_naming_both_paths(op, fun):
+    with pytest.raises(
+        ValueError, match=rf"(?s){op}: tree mode.*model\.a\.drop and model\.tied.*graph=True"
+    ):
+        fun(Model(), graph=False)
+    fun(Model(), graph=True)  # graph mode keeps the sharing
+    with ng.set_graph_mode(False), pytest.raises(ValueError, match=rf"{op}: tree mode"):
+        fun(Model())
+
+
+@pytest.mark.parametrize(("op", "fun"), VIEW_FUNCTIONS, ids=[op for op, _ in VIEW_FUNCTIONS])
+def test_tree_mode_gives_what_graph_mode_gives_for_a_tree(op, fun):
+    in_tree, in_graph = fun(Untied(), graph=False), fun(Untied())
+    if op == "nnx.iter_modules":
+        assert [p for p, _ in in_tree] == [p for p, _ in in_graph]
+    elif op == "nnx.view_info":
+        assert in_tree == in_graph
+    else:
+        model = Untied()
+        copy = fun(model, graph=False)
+        assert copy.a.drop.deterministic and not model.a.drop.deterministic
+        assert copy.a.drop.w is model.a.drop.w

@@ -7,11 +7,12 @@ whose filter takes it holds it and the others are empty States. ``merge`` gives 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from nnx_graph._errors import StateMismatchError, describe, message
 from nnx_graph._filters import Filter, to_predicate
-from nnx_graph._flatten import flatten
+from nnx_graph._flatten import flatten, unflatten
 from nnx_graph._graphdef import GraphDef
 from nnx_graph._paths import format_path
 from nnx_graph._state import State, flat_state_of
@@ -39,7 +40,13 @@ def split_variable(variable: Variable[Any], filters: tuple[Filter, ...]) -> tupl
     )
 
 
-def merge_variable(graphdef: GraphDef, parts: tuple[Any, ...], copy: bool) -> Any:
+def merge_variable(
+    graphdef: GraphDef, parts: tuple[Any, ...], copy: bool, recreate_variables: bool = True
+) -> Any:
+    if len(parts) == 1 and not isinstance(parts[0], Variable | Mapping):
+        # a raw value where split put the Variable (what nnx.map's function returned)
+        roots, _ = unflatten(graphdef, parts, recreate_variables=recreate_variables)
+        return roots[0]
     found = [part for part in parts if isinstance(part, Variable)]
     other = [part for part in parts if not isinstance(part, Variable)]
     paths = [path for part in other for path in flat_state_of(part, "nnx.merge")]

@@ -309,11 +309,14 @@ def unflatten(
     leaves: Sequence[Any],
     *,
     existing: Sequence[Any] | None = None,
+    recreate_variables: bool = True,
 ) -> tuple[tuple[Any, ...], dict[int, Any]]:
     """Build the roots of ``graphdef`` from ``leaves``, reusing ``existing`` nodes.
 
     Leaves are raw values, or Variables (a State's: those of the current trace are used
     as they are, shared with the State; their kind and metadata win over the GraphDef's).
+    A raw value where the GraphDef has a Variable is wrapped in a new one of the
+    GraphDef's kind, unless ``recreate_variables=False`` puts the value there itself.
     A node whose index is below ``len(existing)`` is the object ``existing[index]``
     updated in place; every other node is new.
 
@@ -343,6 +346,9 @@ def unflatten(
         if tag == "var":
             _, index, kind, metadata = edge
             leaf = next_leaf()
+            if not recreate_variables and not isinstance(leaf, Variable):
+                nodes[index] = leaf  # a later reference to this Variable finds the value
+                return leaf
             variable = reuse[index] if index < n_reuse else None
             if isinstance(leaf, Variable):  # a State's Variable: its kind and metadata win
                 if variable is leaf or (

@@ -138,12 +138,22 @@ def split(node: Any, *filters: Filter, graph: bool | None = None) -> tuple[Any, 
     return (flat.graphdef, *(State.from_flat_path(part) for part in parts))
 
 
-def merge(graphdef: GraphDef, state: Any = None, /, *states: State, copy: bool = False) -> Any:
+def merge(
+    graphdef: GraphDef,
+    state: Any = None,
+    /,
+    *states: State,
+    copy: bool = False,
+    recreate_variables: bool = True,
+) -> Any:
     """Build a new graph from a GraphDef and the States ``split`` produced.
 
     The States together must hold exactly the leaves the GraphDef expects. The new graph
     holds the States' own Variables (as in Flax NNX 0.12), so ``merge(*split(model))``
-    shares them with ``model``; ``copy=True`` (or ``clone``) copies them instead.
+    shares them with ``model``; ``copy=True`` (or ``clone``) copies them instead. A raw
+    value in a State (an array where ``split`` put a Variable) becomes a new Variable of
+    the GraphDef's kind and metadata; ``recreate_variables=False`` leaves it a raw value
+    in the graph, as Flax NNX 0.12 does.
 
     >>> import jax.numpy as jnp
     >>> from nnx_graph import Module, Variable
@@ -158,7 +168,7 @@ def merge(graphdef: GraphDef, state: Any = None, /, *states: State, copy: bool =
     carried = getattr(graphdef, "graphdef", None)  # a GraphState from nnx.unpack
     if isinstance(carried, GraphDef) and isinstance(graphdef, State):
         rest = (state, *states) if state is not None else states
-        return merge(carried, graphdef, *rest, copy=copy)
+        return merge(carried, graphdef, *rest, copy=copy, recreate_variables=recreate_variables)
     if state is None:
         raise TypeError(
             message(
@@ -174,7 +184,7 @@ def merge(graphdef: GraphDef, state: Any = None, /, *states: State, copy: bool =
             )
         )
     if len(graphdef.edges) == 1 and graphdef.edges[0][0] == "var":
-        return merge_variable(graphdef, (state, *states), copy)
+        return merge_variable(graphdef, (state, *states), copy, recreate_variables)
     flat: dict[Path, Any] = {}
     for part in (state, *states):
         flat.update(flat_state_of(part, "nnx.merge"))
@@ -199,7 +209,7 @@ def merge(graphdef: GraphDef, state: Any = None, /, *states: State, copy: bool =
     leaves = [flat[path] for path in paths]
     if copy:
         leaves = [leaf.replace() if isinstance(leaf, Variable) else leaf for leaf in leaves]
-    roots, _ = unflatten(graphdef, leaves)
+    roots, _ = unflatten(graphdef, leaves, recreate_variables=recreate_variables)
     return roots[0]
 
 

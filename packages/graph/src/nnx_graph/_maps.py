@@ -5,6 +5,9 @@ its children were rebuilt, and what it returns takes the node's place, so swappi
 ``Linear`` for a ``LoRALinear`` is one function. Objects and containers are copied,
 Variables and other leaves are passed through as they are unless ``f`` replaces them,
 and a node reachable by two paths is rebuilt once, so sharing survives.
+
+Both take ``graph=``: tree mode (``graph=False``) refuses a node reachable by two paths,
+naming both, and otherwise gives what graph mode gives.
 """
 
 from __future__ import annotations
@@ -13,13 +16,13 @@ from collections.abc import Callable
 from typing import Any
 
 from nnx_graph._flatten import sorted_keys
-from nnx_graph._functional import merge, split
+from nnx_graph._functional import _check_mode, merge, split
 from nnx_graph._object import Object, init_object
 from nnx_graph._paths import Path
 from nnx_graph._state import State
 
 
-def recursive_map(f: Callable[[Path, Any], Any], node: Any, /) -> Any:
+def recursive_map(f: Callable[[Path, Any], Any], node: Any, /, *, graph: bool | None = None) -> Any:
     """A copy of ``node`` with every node and leaf replaced by ``f(path, value)``, bottom up.
 
     >>> import jax.numpy as jnp
@@ -33,6 +36,7 @@ def recursive_map(f: Callable[[Path, Any], Any], node: Any, /) -> Any:
     >>> seen
     [('depth',), ('w',), ()]
     """
+    _check_mode(node, graph, "nnx.recursive_map")
     done: dict[int, Any] = {}
 
     def visit(path: Path, value: Any) -> Any:
@@ -62,8 +66,19 @@ def recursive_map(f: Callable[[Path, Any], Any], node: Any, /) -> Any:
     return visit((), node)
 
 
-def map(f: Callable[[Path, Any], Any], node: Any, /) -> Any:  # flax's name
+def map(  # flax's name
+    f: Callable[[Path, Any], Any],
+    node: Any,
+    /,
+    *,
+    graph: bool | None = None,
+    recreate_variables: bool = True,
+) -> Any:
     """A new ``node`` whose state leaves are ``f(path, leaf)`` (the leaves are Variables).
+
+    A raw value ``f`` returns becomes a Variable of the kind and metadata the leaf had;
+    ``recreate_variables=False`` puts the value itself in the new node (see ``merge``).
+    A bare Variable is one leaf, at path ``()``.
 
     >>> import jax.numpy as jnp
     >>> from nnx_graph import Module, Variable
@@ -74,7 +89,13 @@ def map(f: Callable[[Path, Any], Any], node: Any, /) -> Any:  # flax's name
     >>> zeroed = map(lambda path, v: v.replace(jnp.zeros_like(v[...])), block)
     >>> zeroed.w[...].tolist(), block.w[...].tolist()
     ([0.0, 0.0], [1.0, 1.0])
+    >>> type(map(lambda path, v: v[...] * 2, block, recreate_variables=False).w).__name__
+    'ArrayImpl'
     """
+    _check_mode(node, graph, "nnx.map")
     graphdef, state = split(node)
-    mapped = State.from_flat_path({path: f(path, leaf) for path, leaf in state.flat_dict().items()})
-    return merge(graphdef, mapped)
+    if isinstance(state, State):
+        mapped = State.from_flat_path({p: f(p, leaf) for p, leaf in state.flat_dict().items()})
+    else:  # a bare Variable: split returns the Variable itself
+        mapped = f((), state)
+    return merge(graphdef, mapped, recreate_variables=recreate_variables)

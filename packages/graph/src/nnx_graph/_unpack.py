@@ -12,7 +12,7 @@ from typing import Any
 import jax
 
 from nnx_graph._filters import Filter
-from nnx_graph._functional import split
+from nnx_graph._functional import _check_mode, split
 from nnx_graph._graphdef import GraphDef
 from nnx_graph._state import State, _state_flatten, _state_flatten_with_keys
 
@@ -62,8 +62,12 @@ def _unflatten(aux: tuple[Any, ...], children: Any) -> GraphState:
 jax.tree_util.register_pytree_with_keys(GraphState, _flatten_with_keys, _unflatten, _flatten)
 
 
-def unpack(node: Any, /, *filters: Filter) -> Any:
-    """``nnx.split(node, *filters)`` with the GraphDef inside each State (a GraphState)."""
+def unpack(node: Any, /, *filters: Filter, graph: bool | None = None) -> Any:
+    """``nnx.split(node, *filters)`` with the GraphDef inside each State (a GraphState).
+
+    ``graph=False`` (tree mode) refuses a shared reference, naming both paths.
+    """
+    _check_mode(node, graph, "nnx.unpack")
     graphdef, *states = split(node, *filters)
     unpacked = tuple(GraphState.of(graphdef, state) for state in states)
     return unpacked[0] if len(unpacked) == 1 else unpacked

@@ -4,6 +4,9 @@
 Variables are ``model``'s own (training one trains the other), while the flags live on
 separate module objects, so the original keeps its mode. Also here: walking the
 modules in the order flax yields them, and finding what is reachable by two paths.
+
+Each takes ``graph=``: tree mode (``graph=False``) refuses a graph that reaches an object
+or Variable by two paths, naming both, and otherwise gives what graph mode gives.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from typing import Any
 from nnx_graph._errors import message
 from nnx_graph._filters import Filter, to_predicate
 from nnx_graph._flatten import sorted_keys
+from nnx_graph._functional import _check_mode, merge, split
 from nnx_graph._functional import graphdef as graphdef_of
-from nnx_graph._functional import merge, split
 from nnx_graph._object import Module, Object
 from nnx_graph._paths import Path
 from nnx_graph._variable import Variable
@@ -26,7 +29,13 @@ VIEW_ATTRIBUTES = ("deterministic", "use_running_average", "decode")
 
 
 def with_attributes(
-    node: Any, /, *, only: Filter = ..., raise_if_not_found: bool = True, **attributes: Any
+    node: Any,
+    /,
+    *,
+    only: Filter = ...,
+    raise_if_not_found: bool = True,
+    graph: bool | None = None,
+    **attributes: Any,
 ) -> Any:
     """A copy of ``node``'s modules, sharing its Variables, with ``attributes`` set.
 
@@ -44,6 +53,7 @@ def with_attributes(
     >>> evaluated.deterministic, model.deterministic, evaluated.w is model.w
     (True, False, True)
     """
+    _check_mode(node, graph, "nnx.with_attributes")
     copy = merge(*split(node))  # new modules, the same Variables (merge shares them)
     predicate = to_predicate(only)
     found: set[str] = set()
@@ -62,7 +72,13 @@ def with_attributes(
 
 
 def view(
-    node: Any, /, *, only: Filter = ..., raise_if_not_found: bool = True, **attributes: Any
+    node: Any,
+    /,
+    *,
+    only: Filter = ...,
+    raise_if_not_found: bool = True,
+    graph: bool | None = None,
+    **attributes: Any,
 ) -> Any:
     """A view of ``node`` in another mode: ``nnx.view(model, deterministic=True)``.
 
@@ -78,6 +94,7 @@ def view(
     >>> view(Norm(), use_running_average=True).use_running_average
     True
     """
+    _check_mode(node, graph, "nnx.view")
     copy = merge(*split(node))  # new modules, the same Variables (merge shares them)
     predicate = to_predicate(only)
     found: set[str] = set()
@@ -120,7 +137,7 @@ def _hook_keywords(hook: Any, attributes: dict[str, Any]) -> set[str]:
     return named & set(attributes)
 
 
-def view_info(node: Any, /, *, only: Filter = ...) -> str:
+def view_info(node: Any, /, *, only: Filter = ..., graph: bool | None = None) -> str:
     """The mode attributes ``view`` can set on ``node``'s modules, one block per kind.
 
     >>> class Drop(Module):
@@ -130,6 +147,7 @@ def view_info(node: Any, /, *, only: Filter = ...) -> str:
     Drop:
       deterministic: bool = False
     """
+    _check_mode(node, graph, "nnx.view_info")
     predicate = to_predicate(only)
     blocks: dict[str, list[str]] = {}
     for path, module in iter_modules(node):
@@ -145,7 +163,7 @@ def view_info(node: Any, /, *, only: Filter = ...) -> str:
     return "\n".join(f"{kind}:\n" + "\n".join(lines) for kind, lines in blocks.items())
 
 
-def iter_modules(module: Any, /) -> Iterator[tuple[Path, Module]]:
+def iter_modules(module: Any, /, *, graph: bool | None = None) -> Iterator[tuple[Path, Module]]:
     """Every Module reachable from ``module``, children before parents, each once.
 
     >>> class Inner(Module):
@@ -156,6 +174,7 @@ def iter_modules(module: Any, /) -> Iterator[tuple[Path, Module]]:
     >>> [path for path, _ in iter_modules(Outer())]
     [('a',), ('b',), ()]
     """
+    _check_mode(module, graph, "nnx.iter_modules")
     seen: set[int] = set()
 
     def visit(node: Any, path: Path) -> Iterator[tuple[Path, Module]]:
