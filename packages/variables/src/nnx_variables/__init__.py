@@ -22,8 +22,8 @@ from nnx_graph import get_logical_axis_rules as get_logical_axis_rules
 from nnx_graph import logical_axis_rules as logical_axis_rules
 from nnx_graph import use_eager_sharding as use_eager_sharding
 from nnx_graph import using_eager_sharding as using_eager_sharding
-from nnx_variables._abstract import as_abstract as as_abstract
 from nnx_variables._abstract import abstract_with_sharding as abstract_with_sharding
+from nnx_variables._abstract import as_abstract as as_abstract
 from nnx_variables._fork_rngs import SplitBackups as SplitBackups
 from nnx_variables._fork_rngs import fork_rngs as fork_rngs
 from nnx_variables._fork_rngs import fork_streams as fork_streams
@@ -34,6 +34,9 @@ from nnx_variables._kinds import Intermediate as Intermediate
 from nnx_variables._kinds import Param as Param
 from nnx_variables._kinds import Perturbation as Perturbation
 from nnx_variables._kinds import variable_kinds as variable_kinds
+from nnx_variables._names import register_variable_name as register_variable_name
+from nnx_variables._names import variable_name_from_type as variable_name_from_type
+from nnx_variables._names import variable_type_from_name as variable_type_from_name
 from nnx_variables._reseed import reseed as reseed
 from nnx_variables._rngs import RngCount as RngCount
 from nnx_variables._rngs import RngKey as RngKey
