@@ -39,3 +39,19 @@ def test_init_factories():
     assert float(initializers.zeros_init()(key, (2,), jnp.float32).sum()) == 0.0
     assert float(initializers.ones_init()(key, (2,), jnp.float32).sum()) == 2.0
     assert float(initializers.constant(3.0)(key, (2,), jnp.float32).sum()) == 6.0
+
+
+def test_initializer_is_flax_s_typing_alias():
+    import typing
+    from collections.abc import Callable
+
+    # flax 0.12.8 and 0.10.7 print:
+    # typing.Union[jax.nn.initializers.Initializer, collections.abc.Callable[..., typing.Any]]
+    assert repr(nnx_layers.Initializer) == (
+        "typing.Union[jax.nn.initializers.Initializer, collections.abc.Callable[..., typing.Any]]"
+    )
+    assert nnx_layers.Initializer is initializers.Initializer
+    assert typing.get_args(nnx_layers.Initializer) == (
+        jax.nn.initializers.Initializer,
+        Callable[..., typing.Any],
+    )

@@ -65,12 +65,15 @@ from nnx_layers._pooling import avg_pool as avg_pool
 from nnx_layers._pooling import max_pool as max_pool
 from nnx_layers._pooling import min_pool as min_pool
 from nnx_layers._pooling import pool as pool
+from nnx_layers._prelu import PReLU as PReLU
 from nnx_layers._recurrent import GRUCell as GRUCell
 from nnx_layers._recurrent import LSTMCell as LSTMCell
 from nnx_layers._recurrent import OptimizedLSTMCell as OptimizedLSTMCell
+from nnx_layers._recurrent import RNNCellBase as RNNCellBase
 from nnx_layers._recurrent import SimpleCell as SimpleCell
 from nnx_layers._rnn import RNN as RNN
 from nnx_layers._rnn import Bidirectional as Bidirectional
 from nnx_layers._sequential import Sequential as Sequential
 from nnx_layers._spectral_norm import SpectralNorm as SpectralNorm
 from nnx_layers._weight_norm import WeightNorm as WeightNorm
+from nnx_layers.initializers import Initializer as Initializer

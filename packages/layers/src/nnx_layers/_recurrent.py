@@ -4,7 +4,8 @@ A cell's parameters are ``Linear`` layers named as in flax.nnx (``ii``/``hi``, .
 LSTMCell; ``dense_i``/``dense_h`` for the fused cells), drawn in the same order, so a
 ported model has the same state and numbers. ``initialize_carry(input_shape)`` builds
 the zero state for inputs ``(*batch, features)``; a ``carry_init`` other than zeros draws
-its keys from ``rngs.carry``.
+its keys from ``rngs.carry``. Every cell, built in or written by a user, subclasses
+``RNNCellBase``, whose three members are what ``RNN`` calls.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from nnx_graph import Module
+from nnx_graph import Module, message
 from nnx_layers._linear import Linear
 from nnx_layers._params import NO_METADATA, check_metadata
 from nnx_layers.initializers import Initializer, lecun_normal, orthogonal, zeros_init
@@ -24,7 +25,77 @@ from nnx_variables import Rngs, RngStream
 Carry = Any
 
 
-class _Cell(Module):
+class RNNCellBase(Module):
+    """The base class of recurrent cells: one step, its initial carry, its feature axes.
+
+    ``RNN`` scans any subclass over a sequence, so a custom cell overrides the three
+    members below; each raises ``NotImplementedError`` until it is overridden, so a
+    forgotten one fails on first use, naming itself.
+
+    >>> import jax.numpy as jnp
+    >>> class Accumulate(RNNCellBase):
+    ...     def initialize_carry(self, input_shape, rngs=None, carry_init=None):
+    ...         return jnp.zeros(input_shape)
+    ...     def __call__(self, carry, inputs):
+    ...         carry = carry + inputs
+    ...         return carry, carry
+    ...     @property
+    ...     def num_feature_axes(self):
+    ...         return 1
+    >>> from nnx_layers import RNN
+    >>> RNN(Accumulate())(jnp.ones((1, 3, 2)))[0, :, 0].tolist()
+    [1.0, 2.0, 3.0]
+    """
+
+    def initialize_carry(
+        self,
+        input_shape: tuple[int, ...],
+        rngs: Rngs | RngStream | None = None,
+        carry_init: Initializer | None = None,
+    ) -> Carry:
+        """The carry before the first step, for one step's input of ``input_shape``.
+
+        Args:
+            input_shape: the shape of one step's input, ``(*batch, features)``.
+            rngs: the streams a random ``carry_init`` draws from.
+            carry_init: how to fill the carry (zeros when not given).
+        """
+        raise NotImplementedError(
+            _missing(
+                self,
+                "initialize_carry",
+                "def initialize_carry(self, input_shape, rngs=None, carry_init=None): ...",
+            )
+        )
+
+    def __call__(self, carry: Carry, inputs: jax.Array) -> tuple[Carry, Any]:
+        """One step: ``(new_carry, output)`` from the carry and this step's ``inputs``."""
+        raise NotImplementedError(
+            _missing(self, "__call__", "def __call__(self, carry, inputs): ...")
+        )
+
+    @property
+    def num_feature_axes(self) -> int:
+        """How many trailing axes of an input are features (the rest: batch, time)."""
+        raise NotImplementedError(
+            _missing(
+                self, "num_feature_axes", "@property\n    def num_feature_axes(self): return 1"
+            )
+        )
+
+
+def _missing(cell: RNNCellBase, member: str, definition: str) -> str:
+    """The message for a cell that left ``member`` to RNNCellBase: how to define it."""
+    return message(
+        f"{type(cell).__name__}.{member}: the cell does not define {member}, which "
+        "RNNCellBase leaves to its subclasses.",
+        expected=f"{type(cell).__name__} to override initialize_carry, __call__ and "
+        "num_feature_axes",
+        fix=f"class {type(cell).__name__}(nnx.RNNCellBase):\n    {definition}",
+    )
+
+
+class _Cell(RNNCellBase):
     hidden_features: int
     param_dtype: Any
 

@@ -3,6 +3,8 @@
 Every initializer is a function ``init(key, shape, dtype) -> Array``. They are
 ``jax.nn.initializers`` re-exported unchanged (so numerics match JAX exactly), plus
 ``zeros_init()`` and ``ones_init()``, the factory spellings the reference API also offers.
+``Initializer`` is the type of an initializer argument: JAX's protocol, or any callable,
+so a hand-written ``lambda key, shape, dtype: ...`` type-checks where JAX's do.
 
 >>> import jax, jax.numpy as jnp
 >>> from nnx_layers import initializers
@@ -12,7 +14,10 @@ Every initializer is a function ``init(key, shape, dtype) -> Array``. They are
 
 from __future__ import annotations
 
-from jax.nn.initializers import Initializer as Initializer
+from collections.abc import Callable
+from typing import Any, Union
+
+import jax
 from jax.nn.initializers import constant as constant
 from jax.nn.initializers import delta_orthogonal as delta_orthogonal
 from jax.nn.initializers import glorot_normal as glorot_normal
@@ -32,6 +37,15 @@ from jax.nn.initializers import variance_scaling as variance_scaling
 from jax.nn.initializers import xavier_normal as xavier_normal
 from jax.nn.initializers import xavier_uniform as xavier_uniform
 from jax.nn.initializers import zeros as zeros
+
+# Union rather than ``|``: ``jax.nn.initializers.Initializer`` is a Protocol class, and
+# the printed alias then reads as flax's does (``typing.Union[...]``).
+Initializer = Union[jax.nn.initializers.Initializer, Callable[..., Any]]  # noqa: UP007
+"""An initializer: ``init(key, shape, dtype) -> Array``, JAX's protocol or any callable.
+
+It is a typing alias, for annotating arguments such as ``kernel_init``; it accepts JAX's
+initializers and a user's own function alike, as the reference API's alias does.
+"""
 
 
 def zeros_init() -> Initializer:
