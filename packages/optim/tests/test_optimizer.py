@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from nnx_graph import Module, Object, State, Variable, merge, split, state, update
-from nnx_optim import Optimizer, OptState
+from nnx_optim import OptArray, Optimizer, OptState, OptVariable
 from nnx_variables import BatchStat, Param, Rngs
 
 X = jnp.linspace(-1.0, 1.0, 12).reshape(4, 3)
@@ -539,3 +539,45 @@ def test_errors_about_an_optimizer_root_call_it_optimizer() -> None:
         match=r"(?s)  - optimizer\.model\.a: .*Fix: .*nnx\.split\(optimizer, OptState, \.\.\.\)",
     ):
         split(optimizer, OptState)
+
+
+def _kinds(optimizer: Optimizer) -> dict[tuple[Any, ...], str]:
+    return {
+        path: leaf.type.__name__ for path, leaf in state(optimizer, OptState).flat_dict().items()
+    }
+
+
+def test_opt_state_leaves_are_opt_arrays_and_opt_variables_as_in_flax() -> None:
+    assert issubclass(OptArray, OptState)
+    assert issubclass(OptVariable, OptState)
+    optimizer = Optimizer(Model(Rngs(0)), optax.adam(1e-3), wrt=Param)
+    # flax 0.12.8 (and 0.10.7, whose VariableStates name these types): count is an
+    # OptArray, the per-parameter moments OptVariables, the step counter an OptState.
+    assert _kinds(optimizer) == {
+        ("step",): "OptState",
+        ("opt_state", 0, "count"): "OptArray",
+        ("opt_state", 0, "mu", "w"): "OptVariable",
+        ("opt_state", 0, "mu", "b"): "OptVariable",
+        ("opt_state", 0, "nu", "w"): "OptVariable",
+        ("opt_state", 0, "nu", "b"): "OptVariable",
+    }
+    assert set(state(optimizer, OptArray).flat_dict()) == {("opt_state", 0, "count")}
+    assert len(state(optimizer, OptVariable).flat_dict()) == 4
+    model = optimizer.model
+    optimizer.update(model, _as_state(_grads(model)))
+    assert type(optimizer.opt_state[0].mu["w"]) is OptVariable  # kinds survive an update
+
+
+def test_hyperparameters_are_opt_arrays_and_factored_stats_opt_variables() -> None:
+    tx = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1, momentum=0.9)
+    kinds = _kinds(Optimizer(Model(Rngs(0)), tx))
+    # flax 0.12.8: hyperparams and count are OptArray, the momentum trace OptVariable
+    assert kinds[("opt_state", "hyperparams", "learning_rate")] == "OptArray"
+    assert kinds[("opt_state", "count")] == "OptArray"
+    assert kinds[("opt_state", "inner_state", 0, "trace", "w")] == "OptVariable"
+    # flax 0.12.8: adafactor's v_row/v_col leaves (shapes unlike the parameter's) are
+    # OptVariables too
+    kinds = _kinds(Optimizer(Model(Rngs(0)), optax.adafactor(1e-3, min_dim_size_to_factor=2)))
+    assert kinds[("opt_state", 0, "v_row", "w")] == "OptVariable"
+    assert kinds[("opt_state", 0, "v_col", "b")] == "OptVariable"
+    assert kinds[("opt_state", 0, "count")] == "OptArray"

@@ -8,6 +8,8 @@ and increments ``optimizer.step``. ``EMA`` keeps a moving average of a model's V
 
 from nnx_optim._ema import EMA as EMA
 from nnx_optim._optimizer import ModelAndOptimizer as ModelAndOptimizer
+from nnx_optim._optimizer import OptArray as OptArray
 from nnx_optim._optimizer import Optimizer as Optimizer
 from nnx_optim._optimizer import OptState as OptState
+from nnx_optim._optimizer import OptVariable as OptVariable
 from nnx_optim._train_state import TrainState as TrainState

@@ -4,7 +4,8 @@ The Optimizer holds the model by reference, so a jitted step that receives both 
 one model (the transforms split their arguments jointly and keep the sharing). The optax
 state is stored as optax built it, with an ``OptState`` Variable at each leaf
 (``optimizer.opt_state[0].mu['kernel']`` for Adam, see ``_opt_state``), so
-``nnx.state(optimizer)`` has flax's paths.
+``nnx.state(optimizer)`` has flax's paths; as in flax, a leaf kept per parameter is an
+``OptVariable`` and any other leaf (Adam's ``count``) an ``OptArray``.
 
 optax sees the parameters and gradients as nested dicts of arrays, the shape of
 ``nnx.state(model, wrt).to_pure_dict()``, so masks and labels for ``optax.masked`` and
@@ -55,6 +56,31 @@ class OptState(Variable[Any]):
     >>> import jax.numpy as jnp
     >>> OptState(jnp.zeros(2)).value.tolist()
     [0.0, 0.0]
+    """
+
+
+class OptArray(OptState):
+    """Optimizer state for an array: an optax leaf of its own (Adam's ``count``).
+
+    The Optimizer stores each leaf of the optax state that mirrors no parameter as an
+    ``OptArray``, so ``nnx.state(optimizer, nnx.OptArray)`` selects the counters and
+    hyperparameters apart from the per-parameter moments.
+
+    >>> import jax.numpy as jnp
+    >>> isinstance(OptArray(jnp.zeros(())), OptState)
+    True
+    """
+
+
+class OptVariable(OptState):
+    """Optimizer state for a Variable: an optax leaf kept per parameter (Adam's ``mu``).
+
+    The Optimizer stores each leaf whose optax path ends in a parameter's path as an
+    ``OptVariable``; one with the parameter's shape carries its sharding metadata too.
+
+    >>> import jax.numpy as jnp
+    >>> isinstance(OptVariable(jnp.zeros(2)), OptState)
+    True
     """
 
 
@@ -122,7 +148,7 @@ class Optimizer(Object):
         self.wrt = wrt
         self.opt_state = store(
             _strip_variables(init_state),
-            lambda path, leaf: OptState(leaf, **_mirrored_sharding(path, leaf, param_flat)),
+            lambda path, leaf: _opt_variable(path, leaf, param_flat),
         )
 
     @property
@@ -301,12 +327,13 @@ class Optimizer(Object):
 _SHARDING_METADATA = ("out_sharding", "mesh")
 
 
-def _mirrored_sharding(path: tuple[Any, ...], leaf: Any, params: dict[Path, Any]) -> dict[str, Any]:
-    """The sharding metadata of the parameter an optax leaf mirrors (Adam's mu, nu, ...).
+def _opt_variable(path: tuple[Any, ...], leaf: Any, params: dict[Path, Any]) -> OptState:
+    """An optax leaf as flax stores it: ``OptVariable`` per parameter, else ``OptArray``.
 
-    Optax keeps per-parameter state in trees shaped like the parameters, so a leaf's
-    trailing dict keys are a parameter's path; with the same shape, the leaf is laid out
-    like that parameter, and ``get_partition_spec(nnx.state(optimizer))`` should say so.
+    Optax keeps per-parameter state in trees shaped like the parameters (Adam's mu, nu),
+    so such a leaf's trailing dict keys are a parameter's path. Where it also has that
+    parameter's shape it is laid out like it, and ``get_partition_spec(nnx.state(
+    optimizer))`` should say so: it copies the parameter's sharding metadata.
     """
     keys: list[Any] = []
     for entry in reversed(path):
@@ -314,10 +341,12 @@ def _mirrored_sharding(path: tuple[Any, ...], leaf: Any, params: dict[Path, Any]
             break
         keys.append(entry.key)
     param = params.get(tuple(reversed(keys)))
-    if param is None or getattr(_value(param), "shape", None) != getattr(leaf, "shape", None):
-        return {}
+    if param is None:
+        return OptArray(leaf)
+    if getattr(_value(param), "shape", None) != getattr(leaf, "shape", None):
+        return OptVariable(leaf)
     metadata = param.metadata if isinstance(param, VariableState) else {}
-    return {k: metadata[k] for k in _SHARDING_METADATA if k in metadata}
+    return OptVariable(leaf, **{k: metadata[k] for k in _SHARDING_METADATA if k in metadata})
 
 
 def _is_variable(leaf: Any) -> bool:

@@ -56,7 +56,7 @@ def _mirrored_shapes(opt_state: Any) -> dict[Path, tuple[int, ...]]:
     """Shapes of the optax leaves that mirror a parameter, by that parameter's path.
 
     A leaf mirrors a parameter when its path ends in dict keys (``mu['l2']['kernel']``):
-    those keys are the parameter's path, as in ``_mirrored_sharding``.
+    those keys are the parameter's path, as in ``_opt_variable``.
     """
     shapes: dict[Path, tuple[int, ...]] = {}
     for keys, leaf in jax.tree_util.tree_flatten_with_path(opt_state)[0]:
