@@ -4,6 +4,11 @@ What ``nnx.vmap`` needs for an ensemble or a stack of layers: a stream that yiel
 key per member (``split``), independent from the original (``fork``), or the same key
 for every member (``broadcast``). Each changed stream draws one key from the original,
 which moves on by one; everything else in the copy is the original's own.
+
+``graph=False`` (tree mode) refuses a graph that reaches an object or Variable by two
+paths, naming both. ``graph_updates`` changes nothing: the result is always a copy.
+Flax NNX 0.12 refuses the defaults (graph mode with graph updates) with
+NotImplementedError; we give them the one meaning the function has.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from nnx_graph import Filter, recursive_map, to_predicate
+from nnx_graph import Filter, check_tree, recursive_map, resolve_graph, to_predicate
 from nnx_variables._rngs import RngStream
 
 Sizes = int | tuple[int, ...]
@@ -28,6 +33,8 @@ def with_rngs(
     fork: Filter | Sequence[Filter] | None = None,
     broadcast: Mapping[Filter, Sizes] | Sizes | None = None,
     only: Filter = True,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
 ) -> Any:
     """A copy of ``node`` with its matching streams split, forked or broadcast.
 
@@ -44,9 +51,12 @@ def with_rngs(
     """
     rules = _rules(split, fork, broadcast)
     allowed = to_predicate(only)
+    del graph_updates  # always a copy (see the module docstring)
+    tree = not resolve_graph(graph)
     if node is None:
-        return lambda f: _decorate(f, rules, allowed)
-
+        return lambda f: _decorate(f, rules, allowed, tree)
+    if tree:
+        check_tree([node], ["node"], "nnx.with_rngs")
     return recursive_map(_replacer(rules, allowed), node)
 
 
@@ -105,10 +115,12 @@ def _broadcast(stream: RngStream, size: Sizes) -> RngStream:
 
 
 def _decorate(
-    f: Callable[..., Any], rules: Rules, allowed: Callable[..., bool]
+    f: Callable[..., Any], rules: Rules, allowed: Callable[..., bool], tree: bool
 ) -> Callable[..., Any]:
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if tree:
+            check_tree([args, kwargs], ["args", "kwargs"], "nnx.with_rngs")
         args, kwargs = recursive_map(_replacer(rules, allowed), (args, kwargs))
         return f(*args, **kwargs)
 
