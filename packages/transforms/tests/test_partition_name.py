@@ -124,3 +124,28 @@ def test_transform_metadata_as_a_decorator_restores_the_axis_even_after_an_error
     with pytest.raises(RuntimeError):
         fails(stack)
     assert stack.w.get_metadata()["out_sharding"] == ("layers", "model")
+
+
+class Tied(Module):
+    def __init__(self) -> None:
+        self.a = Param(jnp.ones((4, 2)), sharding=("layers", "model"))
+        self.b = self.a
+
+
+def test_transform_metadata_in_tree_mode_refuses_shared_arguments_naming_both_paths() -> None:
+    seen: list[Any] = []
+
+    def body(m: Tied) -> None:
+        seen.append(m.a.get_metadata()["out_sharding"])
+
+    with pytest.raises(
+        ValueError, match=r"(?s)nnx\.transform_metadata: tree mode.*args\[0\]\.a and args\[0\]\.b"
+    ):
+        transform_metadata(body, partition="layers", graph=False)(Tied())
+    assert seen == []
+    transform_metadata(partition="layers", graph=True)(body)(Tied())  # graph mode: shared is fine
+    assert seen == [("model",)]
+    tree = Tied()
+    del tree.b
+    transform_metadata(body, partition="layers", graph=False)(tree)
+    assert seen[-1] == ("model",) and tree.a.get_metadata()["out_sharding"] == ("layers", "model")

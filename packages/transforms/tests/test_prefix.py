@@ -31,3 +31,18 @@ def test_prefix_of_a_container_is_the_same_container_of_axes():
     assert nt.prefix(d, {BatchStat: 0}) == {"a": None, "b": 0}
     out = nt.vmap(lambda d: d["a"] * d["b"], in_axes=(nt.prefix(d, {BatchStat: 0}),))(d)
     np.testing.assert_array_equal(out, [0, 2, 4, 6, 8])
+
+
+def test_prefix_takes_graph_and_gives_the_same_axes_in_both_modes():
+    model = Model()
+
+    def axis(path, v):
+        return 0 if "offsets" in path else None
+
+    assert nt.prefix(model, axis, graph=False) == nt.prefix(model, axis, graph=True)
+    out = nt.vmap(
+        lambda m: m.scale.value * m.offsets.value,
+        in_axes=(nt.prefix(model, axis, graph=False),),
+        graph=False,
+    )(model)
+    np.testing.assert_array_equal(out, [0.0, 2.0, 4.0, 6.0])

@@ -4,6 +4,10 @@ A training step is usually ``step(model, optimizer, x, y)`` with the same two ob
 every call; binding them once states that, and leaves the call site with only the data.
 The bound objects still travel through ``nnx.jit``'s fast path on every call, so their
 new state is written back and edits made between calls are seen: nothing is frozen.
+
+``nnx.cached_partial`` is the graph-mode form: as in Flax NNX 0.12 it refuses tree mode
+and ``graph_updates=False`` (its contract is that the bound objects change in place),
+pointing to ``jit_partial``, which takes both.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from nnx_graph import message, resolve_updates
 from nnx_transforms._jit import CacheInfo, JitWrapped
 
 
@@ -55,7 +60,12 @@ def jit_partial(fun: Callable[..., Any], *partial_args: Any, **options: Any) -> 
     return JitPartialWrapped(fun, partial_args, **options)
 
 
-def cached_partial(f: Callable[..., Any], *cached_args: Any) -> Callable[..., Any]:
+def cached_partial(
+    f: Callable[..., Any],
+    *cached_args: Any,
+    graph: bool | None = None,
+    graph_updates: bool | None = None,
+) -> Callable[..., Any]:
     """``f`` (a transformed function, e.g. an ``nnx.jit`` step) with ``cached_args`` bound.
 
     flax's remedy for the per-call cost of walking the objects; here every nnx transform
@@ -77,4 +87,13 @@ def cached_partial(f: Callable[..., Any], *cached_args: Any) -> Callable[..., An
     >>> int(counter.count.value)
     5
     """
+    if not resolve_updates(graph, graph_updates):
+        raise ValueError(
+            message(
+                "nnx.cached_partial works in graph mode with graph updates only, and got "
+                f"graph={graph}, graph_updates={graph_updates} (or such a default).",
+                expected="graph=True and graph_updates=True (the defaults)",
+                fix="nnx.jit_partial(step, *cached_args, graph=False)  # step not yet jitted",
+            )
+        )
     return functools.partial(f, *cached_args)

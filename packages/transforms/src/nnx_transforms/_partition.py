@@ -18,6 +18,7 @@ from typing import Any
 
 from nnx_graph import Variable, flatten, format_path, message
 from nnx_transforms._axes import StateAxes
+from nnx_transforms._graph_modes import Modes
 from nnx_transforms._protocol import GRAPH_TYPES, tree_leaves
 
 PARTITION_NAME = "partition_name"
@@ -162,6 +163,7 @@ def transform_metadata(
     in_axes: Any = 0,
     out_axes: Any = 0,
     partition: str | None,
+    graph: bool | None = None,
 ) -> Any:
     """``f`` sees its inputs' mapped axis out of their sharding metadata, as a jax.vmap body.
 
@@ -169,6 +171,8 @@ def transform_metadata(
     named ``partition`` leaves each mapped Variable's ``sharding`` metadata (and
     ``on_remove_axis`` runs), on the way out it comes back (``on_add_axis``), as
     ``nnx.vmap(..., transform_metadata={nnx.PARTITION_NAME: partition})`` does.
+    ``graph=False`` (tree mode) refuses arguments that reach an object or Variable by two
+    paths, naming both, as Flax NNX 0.12 does.
 
     >>> import jax.numpy as jnp
     >>> from nnx_graph import Module, Variable
@@ -183,6 +187,12 @@ def transform_metadata(
     """
     if f is None:
         return functools.partial(
-            transform_metadata, in_axes=in_axes, out_axes=out_axes, partition=partition
+            transform_metadata,
+            in_axes=in_axes,
+            out_axes=out_axes,
+            partition=partition,
+            graph=graph,
         )
-    return partitioned(f, {PARTITION_NAME: partition}, in_axes, out_axes, "nnx.transform_metadata")
+    op = "nnx.transform_metadata"
+    modes = Modes(graph, None, op)  # the default is read here, when f is wrapped
+    return modes.checked(partitioned(f, {PARTITION_NAME: partition}, in_axes, out_axes, op))

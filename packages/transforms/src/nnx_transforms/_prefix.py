@@ -4,6 +4,10 @@
 axis ``fn(path, variable)`` gives it (or the first filter of a mapping that selects it).
 An object becomes a ``StateAxes``; a container of Variables the same container of axes,
 as a jax prefix: the two forms every mapping transform takes.
+
+``graph=`` is accepted for Flax NNX 0.12 code and changes nothing: the axes are the same
+in both modes, and, as in flax, tree mode does not refuse sharing here (the transform
+that receives the node does).
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from nnx_transforms._axes import StateAxes
 AxisFn = Callable[[tuple[Any, ...], Any], Any]
 
 
-def prefix(node: Any, filter_map: Mapping[Filter, Any] | AxisFn, /) -> Any:
+def prefix(
+    node: Any, filter_map: Mapping[Filter, Any] | AxisFn, /, *, graph: bool | None = None
+) -> Any:
     """The axes of ``node``'s Variables, shaped for ``in_axes`` / ``out_axes``.
 
     >>> import jax.numpy as jnp
@@ -30,6 +36,7 @@ def prefix(node: Any, filter_map: Mapping[Filter, Any] | AxisFn, /) -> Any:
     >>> vmap(lambda d: d['a'] * d['b'], in_axes=(axes,))(d).tolist()
     [0, 2, 4, 6, 8]
     """
+    del graph  # the same axes in both modes (see the module docstring)
     axis_of = _axis_function(filter_map)
     if isinstance(node, Object):
         return _state_axes(node, filter_map, axis_of, ())
