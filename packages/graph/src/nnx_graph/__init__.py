@@ -22,6 +22,8 @@ from nnx_graph._calls import CallableProxy as CallableProxy
 from nnx_graph._calls import PureState as PureState
 from nnx_graph._calls import call as call
 from nnx_graph._capture import capture as capture
+from nnx_graph._children import iter_children as iter_children
+from nnx_graph._children import iter_module_children as iter_module_children
 from nnx_graph._containers import Dict as Dict
 from nnx_graph._containers import List as List
 from nnx_graph._contexts import MergeContext as MergeContext
@@ -100,6 +102,13 @@ from nnx_graph._repr import size_summary as size_summary
 from nnx_graph._state import State as State
 from nnx_graph._state import replace_by_pure_dict as replace_by_pure_dict
 from nnx_graph._state import to_pure_dict as to_pure_dict
+from nnx_graph._state_functions import as_pure as as_pure
+from nnx_graph._state_functions import filter_state as filter_state
+from nnx_graph._state_functions import map_state as map_state
+from nnx_graph._state_functions import merge_state as merge_state
+from nnx_graph._state_functions import pure as pure
+from nnx_graph._state_functions import restore_int_paths as restore_int_paths
+from nnx_graph._state_functions import split_state as split_state
 from nnx_graph._static import ByValue as ByValue
 from nnx_graph._to_tree import NodeStates as NodeStates
 from nnx_graph._to_tree import from_tree as from_tree
