@@ -33,6 +33,9 @@ from nnx_graph._contexts import current_update_context as current_update_context
 from nnx_graph._contexts import merge_context as merge_context
 from nnx_graph._contexts import split_context as split_context
 from nnx_graph._contexts import update_context as update_context
+from nnx_graph._data import check_pytree as check_pytree
+from nnx_graph._data import has_data as has_data
+from nnx_graph._data import is_data as is_data
 from nnx_graph._eager_sharding import spec_axis_names as spec_axis_names
 from nnx_graph._eager_sharding import use_eager_sharding as use_eager_sharding
 from nnx_graph._eager_sharding import using_eager_sharding as using_eager_sharding
@@ -81,8 +84,11 @@ from nnx_graph._functional import update as update
 from nnx_graph._graphdef import GraphDef as GraphDef
 from nnx_graph._maps import map as map
 from nnx_graph._maps import recursive_map as recursive_map
+from nnx_graph._marks import Data as Data
+from nnx_graph._marks import Static as Static
 from nnx_graph._marks import data as data
 from nnx_graph._marks import dataclass as dataclass
+from nnx_graph._marks import field as field
 from nnx_graph._marks import register_data_type as register_data_type
 from nnx_graph._marks import static as static
 from nnx_graph._modes import check_tree as check_tree
@@ -121,8 +127,8 @@ from nnx_graph._unpack import GraphState as GraphState
 from nnx_graph._unpack import unpack as unpack
 from nnx_graph._var_defaults import VarDefaults as VarDefaults
 from nnx_graph._var_defaults import var_defaults as var_defaults
-from nnx_graph._var_defaults import with_vars as with_vars
 from nnx_graph._var_defaults import vars_as as vars_as
+from nnx_graph._var_defaults import with_vars as with_vars
 from nnx_graph._variable import EscapedValue as EscapedValue
 from nnx_graph._variable import Variable as Variable
 from nnx_graph._variable_state import VariableState as VariableState

@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from nnx_graph import _tracking
+from nnx_graph._data import unwrap as unwrap_mark
 from nnx_graph._errors import (
     AttributeNotFoundError,
     EscapedTraceError,
@@ -36,14 +37,14 @@ from nnx_graph._errors import (
     describe,
     message,
 )
-from nnx_graph._marks import unwrap as unwrap_mark
+from nnx_graph._marks import record_class
 from nnx_graph._paths import Path
 from nnx_graph._variable import EscapedValue, Variable
 
 V = TypeVar("V", bound=Variable[Any])
 # Called with every new Object subclass; a hook, so that modules above this one (the
 # pytree registration in ``_pytree``) extend Objects without an import cycle.
-SUBCLASS_HOOKS: list[Callable[[type[Any]], None]] = []
+SUBCLASS_HOOKS: list[Callable[[type[Any]], None]] = [record_class]  # nnx.Data annotations
 
 
 class Object:
@@ -81,11 +82,11 @@ class Object:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        for hook in SUBCLASS_HOOKS:  # ``_pytree`` registers each class as a jax pytree
+        for hook in SUBCLASS_HOOKS:  # its class-level marks; ``_pytree``: a jax pytree
             hook(cls)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        value = unwrap_mark(self, name, value)  # ``nnx.data(x)`` / ``nnx.static(x)``
+        value = unwrap_mark(self, name, value)  # ``nnx.data(x)``; no data in static attributes
         current = self.__dict__.get(name)
         if current is value and isinstance(value, Variable):
             return  # ``self.count += 1``: the Variable updated itself in place

@@ -19,6 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from nnx_graph._data import set_object_base
 from nnx_graph._marks import DATA_TYPES
 from nnx_graph._object import SUBCLASS_HOOKS, Module, Object, init_object
 from nnx_graph._variable import Variable
@@ -105,3 +106,4 @@ def register(kind: type[Any]) -> None:
 register(Object)
 register(Module)
 SUBCLASS_HOOKS.append(register)
+set_object_base(Object)  # ``nnx.is_data`` counts Objects as data
