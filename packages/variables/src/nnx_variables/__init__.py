@@ -24,6 +24,8 @@ from nnx_graph import use_eager_sharding as use_eager_sharding
 from nnx_graph import using_eager_sharding as using_eager_sharding
 from nnx_variables._abstract import abstract_with_sharding as abstract_with_sharding
 from nnx_variables._abstract import as_abstract as as_abstract
+from nnx_variables._fork import ForkStates as ForkStates
+from nnx_variables._fork import fork as fork
 from nnx_variables._fork_rngs import SplitBackups as SplitBackups
 from nnx_variables._fork_rngs import fork_rngs as fork_rngs
 from nnx_variables._fork_rngs import fork_streams as fork_streams
