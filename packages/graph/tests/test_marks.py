@@ -241,3 +241,15 @@ def test_flax_0_10_field_marks_static_or_leaves_the_usual_rule():
     assert dict(ng.field(static=True, metadata={"x": 1}).metadata) == {"x": 1, "static": True}
     with pytest.raises(ValueError, match=r"nnx.field\(static=True\)(.|\n)*Fix: nnx.field"):
         ng.field(static=True, metadata={"static": False})
+
+
+def test_data_and_static_refuse_a_value_with_field_options_and_a_static_metadata_key():
+    # flax 0.12.8: TypeError, then ValueError for each
+    with pytest.raises(TypeError, match=r"value or dataclass field options(.|\n)*Fix: nnx.data"):
+        ng.data(1, default=2)
+    with pytest.raises(ValueError, match=r"'static' key(.|\n)*Fix: nnx.static\(metadata="):
+        ng.static(default=1, metadata={"static": True})
+    with pytest.raises(ValueError, match=r"'Bad.x': 'yes'(.|\n)*Fix: x: SomeType"):
+
+        class Bad(ng.Module):
+            x: int = dataclasses.field(default=1, metadata={"static": "yes"})

@@ -102,9 +102,26 @@ def static(value: Any = _MISSING, /, **field_options: Any) -> Any:
 
 
 def _field(is_data: bool, value: Any, options: dict[str, Any]) -> Any:
+    name = "nnx.data" if is_data else "nnx.static"
+    if value is not _MISSING and options:
+        raise TypeError(
+            message(
+                f"{name}() takes a value or dataclass field options, not both.",
+                expected=f"self.x = {name}(value), or x: T = {name}(default=value) in a class",
+                fix=f"{name}({', '.join(f'{k}=...' for k in options)})",
+            )
+        )
+    extra = dict(options.pop("metadata", None) or {})
+    if "static" in extra:
+        raise ValueError(
+            message(
+                f"{name}(metadata=...) cannot hold a 'static' key: {name} sets it.",
+                fix=f"{name}(metadata={{...}})  # without 'static'",
+            )
+        )
     # flax 0.12's metadata: ``nnx_value`` (the wrapped value, or MISSING for a class-level
     # field) says it came from ``nnx.data`` / ``nnx.static``; ``static`` says which.
-    metadata = {**(options.pop("metadata", None) or {}), "nnx_value": value, "static": not is_data}
+    metadata = {**extra, "nnx_value": value, "static": not is_data}
     return dataclasses.field(metadata=metadata, **options)
 
 
@@ -214,6 +231,14 @@ def record_class(cls: type[Any]) -> None:
         if not isinstance(value, dataclasses.Field):
             continue
         static = value.metadata.get("static")
+        if static is not None and not isinstance(static, bool):
+            raise ValueError(
+                message(
+                    f"Invalid 'static' metadata for attribute '{cls.__name__}.{name}': {static!r}.",
+                    expected="True or False",
+                    fix=f"{name}: SomeType = nnx.static(...)  # or nnx.data(...)",
+                )
+            )
         if static is not True and "nnx_value" not in value.metadata:
             continue  # 0.10's ``nnx.field(static=False)``: no mark, the usual rule
         is_data = not static
