@@ -105,3 +105,15 @@ def test_only_selecting_plain_arrays_is_refused():
         r"Fix: nnx.EMA\(model, decay, only=nnx.Param\)",
     ):
         EMA(Bare(), 0.9)
+
+
+def test_tree_mode_ema_refuses_params_that_share_a_variable() -> None:
+    class Tied(Module):
+        def __init__(self) -> None:
+            self.a = Param(jnp.ones(2))
+            self.b = self.a
+
+    model = Tied()
+    with pytest.raises(ValueError, match=r"params\.a and params\.b"):
+        EMA(model, decay=0.9, graph=False)
+    assert set(EMA(model, decay=0.9, graph=True).params.keys()) == {"a"}

@@ -147,3 +147,58 @@ def test_model_surgery_between_jitted_steps_names_the_path_and_the_fix() -> None
     ):
         train_step(model, optimizer)
     assert int(optimizer.step.value) == 1
+
+
+class WithStats(Module):
+    """A model with state beside its Params, as BatchNorm has."""
+
+    def __init__(self, rngs: Rngs) -> None:
+        self.w = Param(jax.random.normal(rngs.params(), (3, 2)))
+        self.seen = Variable(jnp.array(0.0))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        self.seen.value += 1
+        return x @ self.w * (1 + 0 * self.seen.value)
+
+
+def test_flax_0_12_tree_mode_train_step() -> None:
+    # Flax NNX 0.12 code: model and optimizer passed separately in tree mode, gradients
+    # as a module (every Variable differentiated), the Optimizer picking its wrt from them.
+    model = WithStats(Rngs(0))
+    optimizer = Optimizer(model, optax.sgd(0.1), wrt=Param)
+
+    @transforms.jit(graph=False)
+    def step(model: WithStats, optimizer: Optimizer) -> jax.Array:
+        loss, grads = transforms.value_and_grad(
+            lambda m: ((m(X) - Y[:, :2]) ** 2).mean(), graph=False
+        )(model)
+        assert type(grads) is WithStats
+        optimizer.update(model, grads)
+        return loss
+
+    expected = Model(Rngs(0)).w.value
+    for _ in range(3):
+        x_grad = jax.grad(lambda w: ((X @ w - Y) ** 2).mean())(expected)
+        expected = expected - 0.1 * x_grad
+        step(model, optimizer)
+    np.testing.assert_allclose(model.w.value, expected, rtol=1e-6)
+    assert float(model.seen.value) == 3.0 and int(optimizer.step.value) == 3
+
+
+def test_update_takes_a_state_with_more_kinds_than_wrt() -> None:
+    model = WithStats(Rngs(0))
+    optimizer = Optimizer(model, optax.sgd(1.0), wrt=Param)
+    grads = transforms.grad(lambda m: (m(X) ** 2).sum(), graph=False)(model)
+    w = model.w.value
+    optimizer.update(model, transforms.grad(lambda m: (m(X) ** 2).sum(), graph=False)(model))
+    np.testing.assert_allclose(model.w.value, w - grads.w.value)
+    with pytest.raises(ValueError, match=r"grads\.x: .* not a parameter"):
+        optimizer.update(model, {"w": grads.w.value, "x": jnp.ones(())})  # arrays: checked
+
+
+def test_tree_mode_optimizer_refuses_a_model_that_shares_a_variable() -> None:
+    model = Model(Rngs(0))
+    model.tied = model.w
+    with pytest.raises(ValueError, match=r"model\.tied and model\.w"):
+        Optimizer(model, optax.sgd(0.1), graph=False)
+    assert Optimizer(model, optax.sgd(0.1)).model is model  # graph mode keeps the sharing

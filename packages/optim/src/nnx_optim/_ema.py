@@ -18,10 +18,12 @@ from nnx_graph import (
     Path,
     State,
     Variable,
+    check_tree,
     describe,
     format_path,
     merge,
     message,
+    resolve_graph,
     split,
     to_predicate,
 )
@@ -52,7 +54,12 @@ class EMA(Object):
 
     _nnx_root_name = "ema"  # errors read ``ema.params.w``
 
-    def __init__(self, params: Any, decay: float, *, only: Filter = ...) -> None:
+    def __init__(
+        self, params: Any, decay: float, *, only: Filter = ..., graph: bool | None = None
+    ) -> None:
+        """``graph=False`` (tree mode, as Flax NNX 0.12) refuses params that share a node."""
+        if not resolve_graph(graph) and isinstance(params, Object | Variable):
+            check_tree([params], ["params"], "nnx.EMA")
         if isinstance(only, list):  # a GraphDef holds the filter, so it must be hashable
             only = tuple(only)
         flat = _selected(params, only, "nnx.EMA")

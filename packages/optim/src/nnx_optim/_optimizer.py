@@ -34,9 +34,11 @@ from nnx_graph import (
     State,
     Variable,
     VariableState,
+    check_tree,
     describe,
     format_path,
     message,
+    resolve_graph,
     update,
 )
 from nnx_graph import state as graph_state
@@ -104,8 +106,21 @@ class Optimizer(Object):
     """
 
     _nnx_root_name = "optimizer"  # errors read ``optimizer.model.w``, not ``model.model.w``
+    # The model is owned by the caller: tree mode (graph=False) takes (model, optimizer)
+    # as a tree, as flax 0.12 does, where the Optimizer does not hold the model.
+    _nnx_references = ("model",)
 
-    def __init__(self, model: Any, tx: optax.GradientTransformation, wrt: Filter = Param) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tx: optax.GradientTransformation,
+        wrt: Filter = Param,
+        *,
+        graph: bool | None = None,
+    ) -> None:
+        """``graph=False`` (tree mode, as Flax NNX 0.12) refuses a model that shares a node."""
+        if not resolve_graph(graph):
+            check_tree([model], ["model"], "nnx.Optimizer")
         if not (callable(getattr(tx, "init", None)) and callable(getattr(tx, "update", None))):
             raise TypeError(
                 message(
@@ -279,7 +294,18 @@ class Optimizer(Object):
         return self.model, grads
 
     def _check_grads(self, param_flat: dict[Path, Any], grads: Any) -> dict[Path, Any]:
-        """Return ``grads`` as ``{path: array}``, or raise listing every path that does not fit."""
+        """Return ``grads`` as ``{path: array}``, or raise listing every path that does not fit.
+
+        Gradients that carry their kinds (an object, as ``nnx.grad(graph=False)`` returns,
+        or a State of Variables) are narrowed to ``wrt`` first, as Flax NNX 0.12 does; a
+        dict of bare arrays has no kinds, so each of its paths must be a parameter.
+        """
+        if isinstance(grads, Object):
+            grads = graph_state(grads, self.wrt)
+        elif isinstance(grads, State) and all(
+            isinstance(leaf, Variable) for leaf in grads.flat_dict().values()
+        ):
+            grads = grads.filter(self.wrt)
         if not isinstance(grads, State | Mapping):
             raise TypeError(
                 message(
