@@ -27,6 +27,13 @@ from nnx_graph import from_flat_state as from_flat_state
 from nnx_graph import to_flat_state as to_flat_state
 from nnx_graph import to_pure_dict as to_pure_dict
 from nnx_graph import replace_by_pure_dict as replace_by_pure_dict
+from nnx_graph import restore_int_paths as restore_int_paths
+from nnx_graph import split_state as split_state
+from nnx_graph import filter_state as filter_state
+from nnx_graph import merge_state as merge_state
+from nnx_graph import map_state as map_state
+from nnx_graph import as_pure as as_pure
+from nnx_graph import pure as pure
 from nnx_graph import FilterError as FilterError
 from nnx_graph import FilterWarning as FilterWarning
 from nnx_graph import GraphDef as GraphDef
@@ -39,6 +46,12 @@ from nnx_graph import Nothing as Nothing
 from nnx_graph import Object as Object
 from nnx_graph import Pytree as Pytree
 from nnx_graph import data as data
+from nnx_graph import Data as Data
+from nnx_graph import Static as Static
+from nnx_graph import is_data as is_data
+from nnx_graph import has_data as has_data
+from nnx_graph import check_pytree as check_pytree
+from nnx_graph import field as field
 from nnx_graph import dataclass as dataclass
 from nnx_graph import register_data_type as register_data_type
 from nnx_graph import static as static
@@ -54,6 +67,8 @@ from nnx_graph import WithTag as WithTag
 from nnx_graph import clone as clone
 from nnx_graph import graphdef as graphdef
 from nnx_graph import iter_graph as iter_graph
+from nnx_graph import iter_children as iter_children
+from nnx_graph import iter_module_children as iter_module_children
 from nnx_graph import merge as merge
 from nnx_graph import pop as pop
 from nnx_graph import set_metadata as set_metadata
@@ -71,6 +86,7 @@ from nnx_graph import unpack as unpack
 from nnx_graph import VarDefaults as VarDefaults
 from nnx_graph import var_defaults as var_defaults
 from nnx_graph import with_vars as with_vars
+from nnx_graph import vars_as as vars_as
 from nnx_graph import NodeStates as NodeStates
 from nnx_graph import from_tree as from_tree
 from nnx_graph import to_tree as to_tree
@@ -112,7 +128,13 @@ from nnx_variables import logical_axis_rules as logical_axis_rules
 from nnx_variables import with_metadata as with_metadata
 from nnx_variables import with_partitioning as with_partitioning
 from nnx_variables import with_rngs as with_rngs
+from nnx_variables import fork as fork
+from nnx_variables import ForkStates as ForkStates
+from nnx_variables import register_variable_name as register_variable_name
+from nnx_variables import variable_name_from_type as variable_name_from_type
+from nnx_variables import variable_type_from_name as variable_type_from_name
 from nnx_variables import as_abstract as as_abstract
+from nnx_variables import abstract_with_sharding as abstract_with_sharding
 from nnx_variables import use_eager_sharding as use_eager_sharding
 from nnx_variables import using_eager_sharding as using_eager_sharding
 
@@ -132,6 +154,7 @@ from nnx_transforms import checkify as checkify
 from nnx_transforms import cond as cond
 from nnx_transforms import custom_vjp as custom_vjp
 from nnx_transforms import eval_shape as eval_shape
+from nnx_transforms import get_abstract_model as get_abstract_model
 from nnx_transforms import fori_loop as fori_loop
 from nnx_transforms import grad as grad
 from nnx_transforms import jit as jit
@@ -176,6 +199,9 @@ from nnx_layers import Sequential as Sequential
 from nnx_layers import SpectralNorm as SpectralNorm
 from nnx_layers import WeightNorm as WeightNorm
 from nnx_layers import SimpleCell as SimpleCell
+from nnx_layers import PReLU as PReLU
+from nnx_layers import RNNCellBase as RNNCellBase
+from nnx_layers import Initializer as Initializer
 from nnx_layers import celu as celu
 from nnx_layers import combine_masks as combine_masks
 from nnx_layers import dot_product_attention as dot_product_attention
@@ -215,6 +241,8 @@ from nnx_layers import avg_pool as avg_pool
 
 # -- nnx-optim: Optimizer over optax ---------------------------------------------------
 from nnx_optim import OptState as OptState
+from nnx_optim import OptArray as OptArray
+from nnx_optim import OptVariable as OptVariable
 from nnx_optim import EMA as EMA
 from nnx_optim import ModelAndOptimizer as ModelAndOptimizer
 from nnx_optim import Optimizer as Optimizer
@@ -230,6 +258,7 @@ M = _TypeVar("M")
 # -- nnx-metrics, imported on first use: nnx.metrics, nnx.Metric, nnx.MultiMetric -------
 if TYPE_CHECKING:
     from nnx import compat as compat
+    from nnx import dataclasses as dataclasses
     from nnx import spmd as spmd
     from nnx import graph as graph
     from nnx import ids as ids
@@ -247,6 +276,7 @@ _LAZY = {
     "ids": ("nnx.ids", None),
     "transforms": ("nnx.transforms", None),
     "compat": ("nnx.compat", None),
+    "dataclasses": ("nnx.dataclasses", None),
     "spmd": ("nnx.spmd", None),
     "metrics": ("nnx_metrics", None),
     "Metric": ("nnx_metrics", "Metric"),

@@ -30,6 +30,7 @@ __all__ = [
     "fork_rngs",
     "grad",
     "graphdef",
+    "iter_children",
     "iter_graph",
     "iter_modules",
     "jit",
@@ -76,6 +77,7 @@ state = _graph_mode(_nnx.state, graph=True)
 graphdef = _graph_mode(_nnx.graphdef, graph=True)
 clone = _graph_mode(_nnx.clone, graph=True)
 iter_graph = _graph_mode(_nnx.iter_graph, graph=True)
+iter_children = _graph_mode(_nnx.iter_children, graph=True)
 # Graph mode is all these know: the same functions.
 split_rngs = _nnx.split_rngs
 fork_rngs = _nnx.fork_rngs
