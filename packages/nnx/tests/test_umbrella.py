@@ -103,3 +103,19 @@ def test_metrics_are_lazy_and_reexported() -> None:
     assert nnx.Metric is metrics.Metric
     with pytest.raises(AttributeError, match="no attribute 'Metricz'"):
         nnx.Metricz  # noqa: B018
+
+
+def test_flatten_and_unflatten_at_the_top_level_as_flax_0_12() -> None:
+    import jax.numpy as jnp
+
+    assert nnx.flatten is nnx.graph.flatten and nnx.unflatten is nnx.graph.unflatten
+
+    class Tied(nnx.Module):
+        def __init__(self) -> None:
+            self.a = nnx.Param(jnp.ones(2))
+            self.b = self.a
+
+    graphdef, flat = nnx.flatten(Tied())
+    assert flat.paths == (("a",),) and isinstance(nnx.unflatten(graphdef, flat), Tied)
+    with pytest.raises(ValueError, match=r"model\.a and model\.b"):
+        nnx.flatten(Tied(), graph=False)

@@ -261,6 +261,8 @@ if TYPE_CHECKING:
     from nnx import dataclasses as dataclasses
     from nnx import spmd as spmd
     from nnx import graph as graph
+    from nnx.graph import flatten as flatten
+    from nnx.graph import unflatten as unflatten
     from nnx import ids as ids
     from nnx import transforms as transforms
     from nnx import traversals as traversals
@@ -272,6 +274,8 @@ if TYPE_CHECKING:
 # The names flax.nnx exposes at its top level; the rest live in nnx.metrics only.
 _LAZY = {
     "graph": ("nnx.graph", None),  # flax's namespaces, thin, over the packages' own names
+    "flatten": ("nnx.graph", "flatten"),  # flax 0.12 has them at the top level too
+    "unflatten": ("nnx.graph", "unflatten"),
     "traversals": ("nnx.traversals", None),
     "ids": ("nnx.ids", None),
     "transforms": ("nnx.transforms", None),

@@ -29,7 +29,9 @@ __all__ = [
 ]
 
 
-def flatten(node: Any, /, *, with_paths: bool = True) -> tuple[GraphDef, Any]:
+def flatten(
+    node: Any, /, *, with_paths: bool = True, graph: bool | None = None
+) -> tuple[GraphDef, Any]:
     """``(graphdef, FlatState)`` of ``node`` (``with_paths=False``: the list of leaves).
 
     >>> import jax.numpy as jnp
@@ -41,9 +43,9 @@ def flatten(node: Any, /, *, with_paths: bool = True) -> tuple[GraphDef, Any]:
     >>> flat.paths
     (('w',),)
     """
-    graph, state = split(node)
+    graphdef_, state = split(node, graph=graph)  # graph=False refuses sharing, by path
     flat = state.flat_state()
-    return graph, flat if with_paths else list(flat.leaves)
+    return graphdef_, flat if with_paths else list(flat.leaves)
 
 
 def unflatten(graph: GraphDef, state: Any, /) -> Any:
