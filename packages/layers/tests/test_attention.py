@@ -222,3 +222,47 @@ def test_set_view_with_one_size_names_the_other_and_the_fix():
     ):
         mha.set_view(decode=True, batch_size=1)
     assert mha.cached_key is None
+
+
+def to_bfloat16(arrays, /, *, dtype=None, inexact=True):
+    """A promote_dtype that ignores ``dtype`` and casts every array to bfloat16."""
+    return tuple(None if a is None else jnp.asarray(a, jnp.bfloat16) for a in arrays)
+
+
+def small_qkv():
+    return [jax.random.normal(jax.random.key(i), (1, 3, 2, 4)) for i in (1, 2, 3)]
+
+
+def test_dot_product_attention_promote_dtype_as_flax():
+    q, k, v = small_qkv()
+    y = dot_product_attention(q, k, v, promote_dtype=to_bfloat16)
+    assert y.dtype == jnp.bfloat16
+    flax = [[-0.668, 0.21, 0.59, -0.034], [-0.516, -0.547, 1.414, -1.07]]  # flax 0.12.8, y[0, 0]
+    np.testing.assert_allclose(np.asarray(y[0, 0], np.float32), flax, atol=1e-2)
+
+
+def test_dot_product_attention_promote_dtype_comes_before_is_causal_positionally():
+    q, k, v = small_qkv()
+    # flax 0.12.8's order: ..., precision, module, promote_dtype, is_causal
+    y = dot_product_attention(q, k, v, None, None, True, None, 0.0, False, None, None, None,
+                              to_bfloat16, True)  # fmt: skip
+    assert y.dtype == jnp.bfloat16
+    flax = [[-1.445, 1.539, 0.383, 1.969], [-0.586, 0.209, -1.242, -0.301]]  # flax 0.12.8
+    np.testing.assert_allclose(np.asarray(y[0, 0], np.float32), flax, atol=1e-2)
+
+
+def test_promote_dtype_reaches_the_weights_path():
+    seen = []
+
+    def record(arrays, /, *, dtype=None, inexact=True):
+        seen.append((len(arrays), dtype))
+        return arrays
+
+    q, k, v = small_qkv()
+    dot_product_attention(q, k, v, dropout_rate=0.5, dropout_rng=jax.random.key(0),
+                          dtype=jnp.float16, promote_dtype=record)  # fmt: skip
+    # As in flax 0.12.8: (q, k, v) in the requested dtype, then (q, k) in the promoted one.
+    assert seen == [(3, jnp.float16), (2, jnp.float32)]
+    seen.clear()
+    dot_product_attention_weights(q, k, dtype=jnp.float16, promote_dtype=record)
+    assert seen == [(2, jnp.float16)]

@@ -94,3 +94,36 @@ def test_attend_wrong_feature_size():
         r"(.|\n)*Fix: pass queries of shape \(\.\.\., 3\)",
     ):
         Embed(5, 3, rngs=Rngs(0)).attend(jnp.ones((2, 4)))
+
+
+def to_bfloat16(arrays, /, *, dtype=None, inexact=True):
+    """A promote_dtype that ignores ``dtype`` and casts every array to bfloat16."""
+    return tuple(None if a is None else jnp.asarray(a, jnp.bfloat16) for a in arrays)
+
+
+def test_promote_dtype_casts_lookups_and_attend_as_flax_does():
+    embed = Embed(5, 3, promote_dtype=to_bfloat16, rngs=Rngs(0))
+    assert embed.promote_dtype is to_bfloat16
+    rows = embed(jnp.array([1, 4]))
+    scores = embed.attend(jnp.array([[1.0, 0.5, -1.0]]))
+    assert rows.dtype == scores.dtype == jnp.bfloat16
+    # flax 0.12.8, the same keywords and seed
+    flax_rows = [[-0.676, -0.504, 0.34], [-0.664, 0.138, 1.008]]
+    flax_scores = [[0.75, -1.266, -0.84, -1.547, -1.602]]
+    np.testing.assert_allclose(np.asarray(rows, np.float32), flax_rows, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(scores, np.float32), flax_scores, atol=1e-2)
+
+
+def test_promote_dtype_is_asked_for_an_exact_table_on_lookup_in_the_table_dtype():
+    seen = []
+
+    def record(arrays, /, *, dtype=None, inexact=True):
+        seen.append((len(arrays), dtype, inexact))
+        return arrays
+
+    embed = Embed(5, 3, promote_dtype=record, rngs=Rngs(0))
+    embed(jnp.array([0]))
+    embed.attend(jnp.ones((1, 3)))
+    # as flax 0.12.8 calls it: dtype=None is stored as the table's dtype
+    assert embed.dtype == jnp.float32
+    assert seen == [(1, jnp.float32, False), (2, jnp.float32, True)]

@@ -94,3 +94,24 @@ def test_surgery_wraps_an_existing_layer_in_a_model():
     np.testing.assert_allclose(model(jnp.ones((1, 3))), before, rtol=1e-6)
     with pytest.raises(LayerInputError, match=r"^model\.linear \(LoRA\)"):
         model(jnp.ones((1, 2)))
+
+
+def to_bfloat16(arrays, /, *, dtype=None, inexact=True):
+    """A promote_dtype that ignores ``dtype`` and casts every array to bfloat16."""
+    return tuple(None if a is None else jnp.asarray(a, jnp.bfloat16) for a in arrays)
+
+
+def test_promote_dtype():
+    ones = jax.nn.initializers.ones
+    lora = LoRA(4, 2, 3, promote_dtype=to_bfloat16, b_initializer=ones, rngs=Rngs(0))
+    assert lora.promote_dtype is to_bfloat16
+    y = lora(jnp.array([[0.5, -1.0, 2.0, 3.5], [1.5, 0.25, -2.0, 4.0]]))
+    assert y.dtype == jnp.bfloat16
+    flax = [[0.5, 0.5, 0.5], [-0.688, -0.688, -0.688]]  # flax 0.12.8, the same keywords
+    np.testing.assert_allclose(np.asarray(y, np.float32), flax, atol=1e-3)
+
+
+def test_lora_linear_lora_promote_dtype_reaches_its_lora():
+    layer = LoRALinear(4, 3, lora_rank=2, lora_promote_dtype=to_bfloat16, rngs=Rngs(0))
+    assert layer.lora.promote_dtype is to_bfloat16
+    assert layer(jnp.ones((2, 4))).dtype == jnp.float32  # float32 + bfloat16, as in flax

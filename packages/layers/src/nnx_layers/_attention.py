@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 
 from nnx_graph import Module
-from nnx_layers._dtypes import promote_dtype
+from nnx_layers._dtypes import PromoteDtype
+from nnx_layers._dtypes import promote_dtype as default_promote_dtype
 from nnx_variables import Intermediate
 
 
@@ -116,12 +117,14 @@ def dot_product_attention_weights(
     dtype: Any = None,
     precision: Any = None,
     module: Module | None = None,
+    promote_dtype: PromoteDtype = default_promote_dtype,
     is_causal: bool = False,
 ) -> jax.Array:
     """``softmax(query . key / sqrt(head_dim) + bias)`` with masked entries excluded.
 
     Returns weights of shape ``(..., heads, q_length, kv_length)``. ``module`` given, the
     weights are sown on it as the ``Intermediate`` ``attention_weights``.
+    ``promote_dtype`` casts ``(query, key)`` to ``dtype`` (or their common type).
 
     >>> import jax.numpy as jnp
     >>> q = k = jnp.ones((1, 2, 1, 4))   # batch, length, heads, head_dim
@@ -179,9 +182,13 @@ def dot_product_attention(
     dtype: Any = None,
     precision: Any = None,
     module: Module | None = None,
+    promote_dtype: PromoteDtype = default_promote_dtype,
     is_causal: bool = False,
 ) -> jax.Array:
     """Attention over ``(..., length, heads, head_dim)`` arrays: weights applied to ``value``.
+
+    ``promote_dtype`` casts ``(query, key, value)`` to ``dtype`` (or their common type);
+    like ``is_causal``, it follows ``module`` positionally, in flax's order.
 
     >>> import jax.numpy as jnp
     >>> q = k = jnp.ones((1, 2, 1, 4))
@@ -205,6 +212,7 @@ def dot_product_attention(
         query.dtype,
         precision,
         module,
+        promote_dtype,
         is_causal,
     )
     heads, kv_heads = weights.shape[-3], value.shape[-2]

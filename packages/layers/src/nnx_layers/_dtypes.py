@@ -15,9 +15,14 @@ import jax.numpy as jnp
 
 
 class PromoteDtype(Protocol):
-    """Casts ``(inputs, kernel, bias)`` to the computation dtype (``dtype=None``: infer)."""
+    """Casts ``(inputs, kernel, bias)`` to the computation dtype (``dtype=None``: infer).
 
-    def __call__(self, arrays: tuple[Any, ...], /, *, dtype: Any = None) -> tuple[Any, ...]: ...
+    ``inexact=False`` is passed by ``Embed`` alone, whose table may hold integers.
+    """
+
+    def __call__(
+        self, arrays: tuple[Any, ...], /, *, dtype: Any = None, inexact: bool = True
+    ) -> tuple[Any, ...]: ...
 
 
 def promote_dtype(

@@ -22,7 +22,8 @@ from nnx_layers._checks import (
     check_integer,
     check_rank,
 )
-from nnx_layers._dtypes import promote_dtype
+from nnx_layers._dtypes import PromoteDtype
+from nnx_layers._dtypes import promote_dtype as default_promote_dtype
 from nnx_layers._params import NO_METADATA, check_metadata, make_param
 from nnx_layers.initializers import Initializer, variance_scaling
 from nnx_variables import Param, Rngs
@@ -40,6 +41,9 @@ class Embed(Module):
     cannot be checked: such an index gives a row of NaN (``jnp.take``'s fill mode), or
     row 0 for a one-row table, with no error.
 
+    ``promote_dtype`` casts the table (with ``inexact=False``: integer tables stay
+    integer) for lookups, and ``(query, table)`` for ``attend``.
+
     >>> import jax.numpy as jnp
     >>> from nnx_variables import Rngs
     >>> embed = Embed(5, 3, rngs=Rngs(0))
@@ -55,6 +59,7 @@ class Embed(Module):
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
         embedding_init: Initializer = default_embed_init,
+        promote_dtype: PromoteDtype = default_promote_dtype,
         embedding_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
@@ -63,8 +68,11 @@ class Embed(Module):
         self.embedding: Param[jax.Array] = make_param(table, embedding_metadata)
         self.num_embeddings = num_embeddings
         self.features = features
-        self.dtype = dtype
+        # None means the table's dtype, stored as such (as flax 0.12 does), so a custom
+        # promote_dtype is told the table's dtype rather than None.
+        self.dtype = self.embedding.dtype if dtype is None else dtype
         self.param_dtype = param_dtype
+        self.promote_dtype = promote_dtype
 
     def __call__(self, inputs: jax.Array, out_sharding: Any = None) -> jax.Array:
         """The rows for the integer array ``inputs``: shape ``(*inputs.shape, features)``.
@@ -77,9 +85,7 @@ class Embed(Module):
         check_integer(self, inputs, fix="pass token ids, e.g. embed(ids.astype(jnp.int32))")
         if not isinstance(inputs, jax.core.Tracer):  # concrete: outside jit, checkable
             self._check_in_range(inputs)
-        (embedding,) = promote_dtype(
-            (self.embedding[...],), dtype=self.dtype or self.embedding.dtype, inexact=False
-        )
+        (embedding,) = self.promote_dtype((self.embedding[...],), dtype=self.dtype, inexact=False)
         lookup = self._lookup
         if out_sharding is not None:
             lookup = jax.sharding.auto_axes(lookup, out_sharding=out_sharding)
@@ -122,5 +128,7 @@ class Embed(Module):
         fix = f"pass queries of shape (..., {self.features})"
         check_rank(self, query, minimum=1, what="features last", fix=fix)
         check_feature_axis(self, query, axis=-1, size=self.features, name="features", fix=fix)
-        query, embedding = promote_dtype((as_array(query), self.embedding[...]), dtype=self.dtype)
+        query, embedding = self.promote_dtype(
+            (as_array(query), self.embedding[...]), dtype=self.dtype
+        )
         return jnp.dot(query, embedding.T, out_sharding=out_sharding)

@@ -22,7 +22,8 @@ from jax import lax
 
 from nnx_graph import LayerInputError, Module
 from nnx_layers._checks import as_array, check_array
-from nnx_layers._dtypes import promote_dtype
+from nnx_layers._dtypes import PromoteDtype
+from nnx_layers._dtypes import promote_dtype as default_promote_dtype
 from nnx_layers._params import NO_METADATA, check_metadata, make_param, product_options
 from nnx_layers.initializers import Initializer, lecun_normal, zeros_init
 from nnx_variables import Param, Rngs
@@ -42,6 +43,10 @@ class LinearGeneral(Module):
     ``(*batch_sizes, *out_features)``. ``batch_axis`` maps leading input axes to their
     sizes; those axes get their own kernel each (a batched matmul). The output keeps the
     input's other axes in order and appends ``out_features``.
+
+    ``dot_general`` replaces ``lax.dot_general``; ``dot_general_cls``, a class whose
+    instances are such a function, wins over it and is instantiated on each call.
+    ``promote_dtype`` replaces the cast of ``(inputs, kernel, bias)`` to ``dtype``.
 
     >>> import jax.numpy as jnp
     >>> from nnx_variables import Rngs
@@ -63,7 +68,9 @@ class LinearGeneral(Module):
         kernel_init: Initializer = default_kernel_init,
         bias_init: Initializer = default_bias_init,
         precision: Any = None,
+        promote_dtype: PromoteDtype = default_promote_dtype,
         dot_general: Callable[..., jax.Array] | None = None,
+        dot_general_cls: Callable[[], Callable[..., jax.Array]] | None = None,
         preferred_element_type: Any = None,
         kernel_metadata: Mapping[str, Any] = NO_METADATA,
         bias_metadata: Mapping[str, Any] = NO_METADATA,
@@ -103,7 +110,9 @@ class LinearGeneral(Module):
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.precision = precision
+        self.promote_dtype = promote_dtype
         self.dot_general = dot_general
+        self.dot_general_cls = dot_general_cls
         self.preferred_element_type = preferred_element_type
 
     def __call__(self, inputs: jax.Array, out_sharding: Any = None) -> jax.Array:
@@ -126,8 +135,8 @@ class LinearGeneral(Module):
         batch_axes = tuple(range(n_batch))
         contract = tuple(range(n_batch, n_batch + len(axis)))
         bias = None if self.bias is None else self.bias[...]
-        x, kernel, bias = promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
-        dot = lax.dot_general if self.dot_general is None else self.dot_general
+        x, kernel, bias = self.promote_dtype((x, self.kernel[...], bias), dtype=self.dtype)
+        dot = self._dot_general()
         extra = product_options(self.preferred_element_type, out_sharding)
         y = dot(
             x,
@@ -141,6 +150,16 @@ class LinearGeneral(Module):
             lead = tuple(x.shape[i] if i < n_batch else 1 for i in kept)
             y = y + jnp.reshape(bias, (*lead, *self.out_features))
         return y
+
+    def _dot_general(self) -> Callable[..., jax.Array]:
+        """The product to call: a fresh ``dot_general_cls()``, else ``dot_general``.
+
+        The class is instantiated on every call, as flax does, so a stateful product
+        (a quantiser that counts its calls, say) starts afresh each time.
+        """
+        if self.dot_general_cls is not None:
+            return self.dot_general_cls()
+        return lax.dot_general if self.dot_general is None else self.dot_general
 
 
 class Einsum(Module):
@@ -168,6 +187,7 @@ class Einsum(Module):
         precision: Any = None,
         kernel_init: Initializer = default_kernel_init,
         bias_init: Initializer = default_bias_init,
+        promote_dtype: PromoteDtype = default_promote_dtype,
         einsum_op: Callable[..., jax.Array] = jnp.einsum,
         preferred_element_type: Any = None,
         kernel_metadata: Mapping[str, Any] = NO_METADATA,
@@ -188,6 +208,7 @@ class Einsum(Module):
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.precision = precision
+        self.promote_dtype = promote_dtype
         self.einsum_op = einsum_op
         self.preferred_element_type = preferred_element_type
 
@@ -201,7 +222,7 @@ class Einsum(Module):
         spec = self.einsum_str if einsum_str is None else _check_einsum(einsum_str)
         check_array(self, inputs)
         bias = None if self.bias is None else self.bias[...]
-        x, kernel, bias = promote_dtype(
+        x, kernel, bias = self.promote_dtype(
             (as_array(inputs), self.kernel[...], bias), dtype=self.dtype
         )
         extra = product_options(self.preferred_element_type, out_sharding)

@@ -17,7 +17,8 @@ import jax.numpy as jnp
 
 from nnx_graph import Module, Variable, describe, message
 from nnx_layers._checks import as_array, check_feature_axis, check_rank
-from nnx_layers._dtypes import promote_dtype
+from nnx_layers._dtypes import PromoteDtype
+from nnx_layers._dtypes import promote_dtype as default_promote_dtype
 from nnx_layers._linear import Linear
 from nnx_layers._params import NO_METADATA, check_metadata, make_param
 from nnx_layers.initializers import Initializer, he_uniform, zeros
@@ -44,6 +45,7 @@ class LoRA(Module):
     ``lora_a`` (``(in_features, lora_rank)``, he-uniform) and ``lora_b``
     (``(lora_rank, out_features)``, zeros) are drawn from two ``rngs.params()`` keys.
     With ``base_module`` the call returns ``base_module(x) + x @ lora_a @ lora_b``.
+    ``promote_dtype`` casts ``(inputs, lora_a, lora_b)`` to the computation dtype.
 
     >>> import jax.numpy as jnp
     >>> from nnx_variables import Rngs
@@ -64,6 +66,7 @@ class LoRA(Module):
         a_initializer: Initializer = default_a_initializer,
         b_initializer: Initializer = default_b_initializer,
         lora_param_type: type[Variable[Any]] = LoRAParam,
+        promote_dtype: PromoteDtype = default_promote_dtype,
         a_metadata: Mapping[str, Any] = NO_METADATA,
         b_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
@@ -88,13 +91,14 @@ class LoRA(Module):
         self.dtype = dtype
         self.param_dtype = param_dtype
         self.lora_param_type = lora_param_type
+        self.promote_dtype = promote_dtype
 
     def __call__(self, x: jax.Array, **kwargs: Any) -> jax.Array:
         """``x @ lora_a @ lora_b``, plus ``base_module(x, **kwargs)`` when there is one."""
         fix = f"pass inputs of shape (..., {self.in_features})"
         check_rank(self, x, minimum=1, what="features last", fix=fix)
         check_feature_axis(self, x, axis=-1, size=self.in_features, name="in_features", fix=fix)
-        inputs, lora_a, lora_b = promote_dtype(
+        inputs, lora_a, lora_b = self.promote_dtype(
             (as_array(x), self.lora_a[...], self.lora_b[...]), dtype=self.dtype
         )
         out: jax.Array = inputs @ lora_a @ lora_b
@@ -128,6 +132,7 @@ class LoRALinear(Linear):
         a_initializer: Initializer = default_a_initializer,
         b_initializer: Initializer = default_b_initializer,
         lora_param_type: type[Variable[Any]] = LoRAParam,
+        lora_promote_dtype: PromoteDtype = default_promote_dtype,
         a_metadata: Mapping[str, Any] = NO_METADATA,
         b_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
@@ -144,6 +149,7 @@ class LoRALinear(Linear):
             a_initializer=a_initializer,
             b_initializer=b_initializer,
             lora_param_type=lora_param_type,
+            promote_dtype=lora_promote_dtype,
             a_metadata=a_metadata,
             b_metadata=b_metadata,
             rngs=rngs,

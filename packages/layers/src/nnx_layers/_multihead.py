@@ -24,6 +24,8 @@ from jax import lax
 from nnx_graph import LayerInputError, Module
 from nnx_layers._attention import combine_masks, dot_product_attention
 from nnx_layers._checks import check_feature_axis, check_rank
+from nnx_layers._dtypes import PromoteDtype
+from nnx_layers._dtypes import promote_dtype as default_promote_dtype
 from nnx_layers._general import LinearGeneral, default_kernel_init
 from nnx_layers._normalization import LayerNorm
 from nnx_layers._params import NO_METADATA, check_metadata
@@ -39,6 +41,10 @@ class MultiHeadAttention(Module):
     ``dot_product_attention`` (same signature). Dropout on the weights needs
     ``deterministic=False`` (``model.train()``) and draws keys from a stream forked from
     ``rngs.dropout`` at construction.
+
+    ``qkv_*`` and ``out_*`` keywords reach the ``promote_dtype``, ``dot_general`` and
+    ``dot_general_cls`` of the query/key/value and output projections;
+    ``ln_promote_dtype`` reaches ``query_ln`` and ``key_ln``.
 
     >>> import jax.numpy as jnp
     >>> from nnx_variables import Rngs
@@ -70,6 +76,13 @@ class MultiHeadAttention(Module):
         attention_fn: Callable[..., jax.Array] = dot_product_attention,
         decode: bool | None = None,
         normalize_qk: bool = False,
+        qkv_promote_dtype: PromoteDtype = default_promote_dtype,
+        out_promote_dtype: PromoteDtype = default_promote_dtype,
+        ln_promote_dtype: PromoteDtype = default_promote_dtype,
+        qkv_dot_general: Callable[..., jax.Array] | None = None,
+        out_dot_general: Callable[..., jax.Array] | None = None,
+        qkv_dot_general_cls: Callable[[], Callable[..., jax.Array]] | None = None,
+        out_dot_general_cls: Callable[[], Callable[..., jax.Array]] | None = None,
         rngs: Rngs,
         keep_rngs: bool = True,
         kernel_metadata: Mapping[str, Any] = NO_METADATA,
@@ -112,6 +125,13 @@ class MultiHeadAttention(Module):
         self.attention_fn = attention_fn
         self.decode = decode
         self.normalize_qk = normalize_qk
+        self.qkv_promote_dtype = qkv_promote_dtype
+        self.out_promote_dtype = out_promote_dtype
+        self.ln_promote_dtype = ln_promote_dtype
+        self.qkv_dot_general = qkv_dot_general
+        self.out_dot_general = out_dot_general
+        self.qkv_dot_general_cls = qkv_dot_general_cls
+        self.out_dot_general_cls = out_dot_general_cls
 
         def projection(features: int, heads: int) -> LinearGeneral:
             return LinearGeneral(
@@ -123,6 +143,9 @@ class MultiHeadAttention(Module):
                 bias_init=bias_init,
                 use_bias=use_bias,
                 precision=precision,
+                promote_dtype=qkv_promote_dtype,
+                dot_general=qkv_dot_general,
+                dot_general_cls=qkv_dot_general_cls,
                 kernel_metadata=kernel_metadata,
                 bias_metadata=bias_metadata,
                 rngs=rngs,
@@ -134,7 +157,13 @@ class MultiHeadAttention(Module):
         self.query_ln: LayerNorm | None = None
         self.key_ln: LayerNorm | None = None
         if normalize_qk:
-            norm = dict(use_bias=False, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+            norm: dict[str, Any] = dict(
+                use_bias=False,
+                dtype=dtype,
+                param_dtype=param_dtype,
+                promote_dtype=ln_promote_dtype,
+                rngs=rngs,
+            )
             self.query_ln = LayerNorm(self.head_dim, scale_metadata=query_ln_scale_metadata, **norm)
             self.key_ln = LayerNorm(self.head_dim, scale_metadata=key_ln_scale_metadata, **norm)
         self.out = LinearGeneral(
@@ -147,6 +176,9 @@ class MultiHeadAttention(Module):
             dtype=dtype,
             param_dtype=param_dtype,
             precision=precision,
+            promote_dtype=out_promote_dtype,
+            dot_general=out_dot_general,
+            dot_general_cls=out_dot_general_cls,
             # An empty mapping falls back too, as in flax (``out_kernel_metadata or ...``).
             kernel_metadata=out_kernel_metadata or kernel_metadata,
             bias_metadata=out_bias_metadata or bias_metadata,

@@ -16,9 +16,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nnx_graph import Module
+from nnx_graph import Module, message
 from nnx_layers._checks import as_array, check_array, check_feature_axes
-from nnx_layers._dtypes import promote_dtype, statistics_dtype
+from nnx_layers._dtypes import PromoteDtype, statistics_dtype
+from nnx_layers._dtypes import promote_dtype as default_promote_dtype
 from nnx_layers._params import NO_METADATA, check_metadata, optional_param
 from nnx_layers.initializers import Initializer, ones, zeros
 from nnx_variables import BatchStat, Rngs
@@ -43,6 +44,7 @@ def batch_statistics(
     use_mean: bool = True,
     use_fast_variance: bool = True,
     mask: jax.Array | None = None,
+    axis_index_groups: Any = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Mean and biased variance of ``x`` over ``axes`` (and over ``axis_name`` if mapped).
 
@@ -51,7 +53,8 @@ def batch_statistics(
     against the spread. ``use_mean=False`` gives a zero mean and ``E[x^2]`` (RMSNorm).
     ``mask`` (the shape of ``x``) keeps only the entries where it is true. Under
     ``jax.vmap(..., axis_name=name)`` or ``shard_map``, ``axis_name`` averages the
-    statistics over the mapped axis too, with one ``pmean`` of the stacked moments.
+    statistics over the mapped axis too, with one ``pmean`` of the stacked moments;
+    ``axis_index_groups`` (lists of device indices) averages within each group only.
 
     >>> import jax.numpy as jnp
     >>> mean, var = batch_statistics(jnp.array([[1.0], [3.0]]), (0,), None, None)
@@ -63,8 +66,8 @@ def batch_statistics(
     def means(*arrays: jax.Array) -> list[jax.Array]:
         found = [jnp.mean(a, axes, where=mask) for a in arrays]
         if axis_name is not None:
-            # One collective for all moments (pmean is unannotated in jax).
-            stacked = lax.pmean(jnp.stack(found), axis_name)  # type: ignore[no-untyped-call]
+            # One collective for all moments.
+            stacked = _pmean(jnp.stack(found), axis_name, axis_index_groups)
             found = [stacked[i] for i in range(len(arrays))]
         return found
 
@@ -77,6 +80,34 @@ def batch_statistics(
     (mean,) = means(x)
     (var,) = means(lax.square(x - jnp.expand_dims(mean, axes)))
     return mean, var
+
+
+def _pmean(x: jax.Array, axis_name: str, axis_index_groups: Any) -> jax.Array:
+    """``lax.pmean`` over ``axis_name``, within ``axis_index_groups`` when given.
+
+    JAX implements grouped collectives under ``pmap`` only; under ``vmap`` and
+    ``shard_map`` it raises a bare ``NotImplementedError``, re-raised here (same type,
+    as flax lets it through) with the way out.
+    """
+    try:
+        mean: jax.Array = lax.pmean(  # type: ignore[no-untyped-call]  # unannotated in jax
+            x, axis_name, axis_index_groups=axis_index_groups
+        )
+    except NotImplementedError as error:
+        if axis_index_groups is None:
+            raise
+        raise NotImplementedError(
+            message(
+                f"nnx normalization: JAX cannot average over axis_name={axis_name!r} within "
+                f"axis_index_groups={axis_index_groups!r} under this transform.",
+                [f"JAX: {error}"] if str(error) else [],
+                expected="axis_index_groups under jax.pmap or nnx.pmap (vmap and shard_map "
+                "collectives take no groups)",
+                fix="nnx.pmap(f, axis_name=...), or axis_index_groups=None with the mapped "
+                "axis split so that each group is its own axis",
+            )
+        ) from error
+    return mean
 
 
 def normalize(
@@ -122,6 +153,9 @@ class BatchNorm(Module):
     ``BatchStat``s ``mean`` and ``var`` as ``momentum * old + (1 - momentum) * batch``.
     In inference mode (``model.eval()``) it normalises with those running averages and
     changes nothing. Learned ``scale`` (ones) and ``bias`` (zeros) are ``Param``s.
+    ``axis_name`` averages the batch statistics across a mapped axis too (within each of
+    ``axis_index_groups`` under ``pmap``); ``promote_dtype`` casts
+    ``(x, mean, var, scale, bias)`` to the computation dtype.
 
     >>> import jax.numpy as jnp
     >>> from nnx_variables import Rngs
@@ -146,7 +180,9 @@ class BatchNorm(Module):
         bias_init: Initializer = zeros,
         scale_init: Initializer = ones,
         axis_name: str | None = None,
+        axis_index_groups: Any = None,
         use_fast_variance: bool = True,
+        promote_dtype: PromoteDtype = default_promote_dtype,
         scale_metadata: Mapping[str, Any] = NO_METADATA,
         bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
@@ -169,7 +205,9 @@ class BatchNorm(Module):
         self.use_bias = use_bias
         self.use_scale = use_scale
         self.axis_name = axis_name
+        self.axis_index_groups = axis_index_groups
         self.use_fast_variance = use_fast_variance
+        self.promote_dtype = promote_dtype
 
     def __call__(
         self,
@@ -190,7 +228,7 @@ class BatchNorm(Module):
         reduction_axes = tuple(i for i in range(x.ndim) if i not in feature_axes)
         scale = None if self.scale is None else self.scale[...]
         bias = None if self.bias is None else self.bias[...]
-        x, mean, var, scale, bias = promote_dtype(
+        x, mean, var, scale, bias = self.promote_dtype(
             (x, self.mean[...], self.var[...], scale, bias), dtype=self.dtype
         )
         if not use_running_average:
@@ -201,6 +239,7 @@ class BatchNorm(Module):
                 self.axis_name,
                 use_fast_variance=self.use_fast_variance,
                 mask=mask,
+                axis_index_groups=self.axis_index_groups,
             )
             m, stats_shape = self.momentum, self.mean.value.shape
             batch_mean, batch_var = jnp.reshape(mean, stats_shape), jnp.reshape(var, stats_shape)
@@ -244,6 +283,8 @@ class LayerNorm(Module):
     Statistics are taken over ``reduction_axes`` of each input on its own, so the layer
     behaves the same in training and inference. ``scale`` (ones) and ``bias`` (zeros)
     have shape ``(num_features,)`` and apply along ``feature_axes``.
+    ``promote_dtype`` casts ``(x, scale, bias)``; ``axis_name`` and ``axis_index_groups``
+    act as in ``BatchNorm``.
 
     >>> import jax.numpy as jnp
     >>> from nnx_variables import Rngs
@@ -266,7 +307,9 @@ class LayerNorm(Module):
         reduction_axes: int | Sequence[int] = -1,
         feature_axes: int | Sequence[int] = -1,
         axis_name: str | None = None,
+        axis_index_groups: Any = None,
         use_fast_variance: bool = True,
+        promote_dtype: PromoteDtype = default_promote_dtype,
         scale_metadata: Mapping[str, Any] = NO_METADATA,
         bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
@@ -284,7 +327,9 @@ class LayerNorm(Module):
         self.reduction_axes = _static_axes(reduction_axes)
         self.feature_axes = _static_axes(feature_axes)
         self.axis_name = axis_name
+        self.axis_index_groups = axis_index_groups
         self.use_fast_variance = use_fast_variance
+        self.promote_dtype = promote_dtype
 
     def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
         """Normalise ``x`` over its reduction axes (statistics of ``mask``'s entries only)."""
@@ -298,7 +343,7 @@ class LayerNorm(Module):
         reduction_axes = canonical_axes(self.reduction_axes, x.ndim)
         scale = None if self.scale is None else self.scale[...]
         bias = None if self.bias is None else self.bias[...]
-        x, scale, bias = promote_dtype((x, scale, bias), dtype=self.dtype)
+        x, scale, bias = self.promote_dtype((x, scale, bias), dtype=self.dtype)
         mean, var = batch_statistics(
             x,
             reduction_axes,
@@ -306,6 +351,7 @@ class LayerNorm(Module):
             self.axis_name,
             use_fast_variance=self.use_fast_variance,
             mask=mask,
+            axis_index_groups=self.axis_index_groups,
         )
         return normalize(
             x,

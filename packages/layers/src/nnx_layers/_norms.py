@@ -5,6 +5,8 @@ float32, explicit reshapes, ``mask=`` restricting the statistics); they differ o
 which axes the statistics are taken over: the features (RMSNorm, with no mean), groups of
 channels plus the spatial axes (GroupNorm), or the spatial axes alone (InstanceNorm).
 The input's first axis is the batch and its last the channels.
+Each takes ``promote_dtype`` (the cast of ``(x, scale[, bias])``) and ``axis_name`` with
+``axis_index_groups`` as LayerNorm does.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import jax.numpy as jnp
 
 from nnx_graph import LayerInputError, Module
 from nnx_layers._checks import as_array, check_array, check_feature_axes
-from nnx_layers._dtypes import promote_dtype
+from nnx_layers._dtypes import PromoteDtype
+from nnx_layers._dtypes import promote_dtype as default_promote_dtype
 from nnx_layers._normalization import (
     _static_axes,
     batch_statistics,
@@ -55,7 +58,9 @@ class RMSNorm(Module):
         reduction_axes: int | Sequence[int] = -1,
         feature_axes: int | Sequence[int] = -1,
         axis_name: str | None = None,
+        axis_index_groups: Any = None,
         use_fast_variance: bool = True,
+        promote_dtype: PromoteDtype = default_promote_dtype,
         scale_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
@@ -70,7 +75,9 @@ class RMSNorm(Module):
         self.reduction_axes = _static_axes(reduction_axes)
         self.feature_axes = _static_axes(feature_axes)
         self.axis_name = axis_name
+        self.axis_index_groups = axis_index_groups
         self.use_fast_variance = use_fast_variance
+        self.promote_dtype = promote_dtype
 
     def __call__(self, x: jax.Array, mask: jax.Array | None = None) -> jax.Array:
         """Normalise ``x`` by its root mean square over ``reduction_axes``."""
@@ -81,9 +88,15 @@ class RMSNorm(Module):
             self, x, axes=self.feature_axes, size=self.num_features, name="num_features", fix=fix
         )
         reduction = canonical_axes(self.reduction_axes, x.ndim)
-        x, scale = promote_dtype((x, _value(self.scale)), dtype=self.dtype)
+        x, scale = self.promote_dtype((x, _value(self.scale)), dtype=self.dtype)
         mean, var = batch_statistics(
-            x, reduction, self.dtype, self.axis_name, use_mean=False, mask=mask
+            x,
+            reduction,
+            self.dtype,
+            self.axis_name,
+            use_mean=False,
+            mask=mask,
+            axis_index_groups=self.axis_index_groups,
         )
         return normalize(
             x,
@@ -126,7 +139,9 @@ class GroupNorm(Module):
         scale_init: Initializer = ones,
         reduction_axes: int | Sequence[int] | None = None,
         axis_name: str | None = None,
+        axis_index_groups: Any = None,
         use_fast_variance: bool = True,
+        promote_dtype: PromoteDtype = default_promote_dtype,
         scale_metadata: Mapping[str, Any] = NO_METADATA,
         bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
@@ -162,7 +177,9 @@ class GroupNorm(Module):
         self.use_scale = use_scale
         self.reduction_axes = None if reduction_axes is None else _static_axes(reduction_axes)
         self.axis_name = axis_name
+        self.axis_index_groups = axis_index_groups
         self.use_fast_variance = use_fast_variance
+        self.promote_dtype = promote_dtype
 
     def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
         """Normalise ``x`` (batch first, channels last) within each channel group."""
@@ -182,7 +199,9 @@ class GroupNorm(Module):
         grouped_shape = (*x.shape[:-1], self.num_groups, self.group_size)
         if mask is not None:
             mask = jnp.reshape(mask, grouped_shape)
-        x, scale, bias = promote_dtype((x, _value(self.scale), _value(self.bias)), dtype=self.dtype)
+        x, scale, bias = self.promote_dtype(
+            (x, _value(self.scale), _value(self.bias)), dtype=self.dtype
+        )
         # Statistics over the grouped array: the spatial axes and each group's channels.
         group_axes = (*reduction[:-1], x.ndim)
         mean, var = batch_statistics(
@@ -192,6 +211,7 @@ class GroupNorm(Module):
             self.axis_name,
             use_fast_variance=self.use_fast_variance,
             mask=mask,
+            axis_index_groups=self.axis_index_groups,
         )
         mean = jnp.repeat(mean, self.group_size, axis=-1)
         var = jnp.repeat(var, self.group_size, axis=-1)
@@ -231,7 +251,9 @@ class InstanceNorm(Module):
         scale_init: Initializer = ones,
         feature_axes: int | Sequence[int] = -1,
         axis_name: str | None = None,
+        axis_index_groups: Any = None,
         use_fast_variance: bool = True,
+        promote_dtype: PromoteDtype = default_promote_dtype,
         scale_metadata: Mapping[str, Any] = NO_METADATA,
         bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
@@ -250,7 +272,9 @@ class InstanceNorm(Module):
         self.use_scale = use_scale
         self.feature_axes = _static_axes(feature_axes)
         self.axis_name = axis_name
+        self.axis_index_groups = axis_index_groups
         self.use_fast_variance = use_fast_variance
+        self.promote_dtype = promote_dtype
 
     def __call__(self, x: jax.Array, *, mask: jax.Array | None = None) -> jax.Array:
         """Normalise ``x`` (batch first) over every axis but the batch and the features."""
@@ -268,7 +292,9 @@ class InstanceNorm(Module):
                 fix="InstanceNorm(..., feature_axes=-1)",
             )
         reduction = tuple(i for i in range(1, x.ndim) if i not in features)
-        x, scale, bias = promote_dtype((x, _value(self.scale), _value(self.bias)), dtype=self.dtype)
+        x, scale, bias = self.promote_dtype(
+            (x, _value(self.scale), _value(self.bias)), dtype=self.dtype
+        )
         mean, var = batch_statistics(
             x,
             reduction,
@@ -276,6 +302,7 @@ class InstanceNorm(Module):
             self.axis_name,
             use_fast_variance=self.use_fast_variance,
             mask=mask,
+            axis_index_groups=self.axis_index_groups,
         )
         return normalize(
             x,
