@@ -1,27 +1,67 @@
 """nnx.tabulate: a table of a model's modules, as one call traverses them.
 
 One row per module call, in call order: its path, type, the shapes of what went in and
-came out, and per Variable kind the count and bytes of the state under it. The call
-runs under ``jax.eval_shape`` on a copy of the model, so nothing is computed and the
-model is left as it was. Plain fixed-width text, for a terminal or a log.
+came out, optionally the FLOPs of the call (and of its VJP), and per Variable kind the
+count and bytes of the state under it, with the module's own Variables listed by name.
+The call runs under ``jax.eval_shape`` on a copy of the model, so nothing is computed
+and the model is left as it was; FLOPs come from XLA's cost analysis of each call,
+lowered on shapes alone. The layout is Flax NNX 0.12's (a titled box table, a Total row
+and the total parameter count), drawn as plain text for a terminal or a log.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
+from nnx_display._table import count_cell, draw_table
 from nnx_graph import CALL_OBSERVERS, Module, Variable, iter_modules, merge, split, state
 
-_Row = tuple[str, str, str, str, dict[str, tuple[int, int]]]
+_RNG_STATE = "RngState"  # the kind RNG keys and counts are summed under, as flax does
+
+
+class CallInfo(NamedTuple):
+    """One module call, as ``row_filter`` sees it (the fields of flax's ``CallInfo``)."""
+
+    call_order: int
+    object_id: int
+    type: type
+    path: tuple[Any, ...]
+    inputs_repr: str
+    outputs: str
+    flops: int | None
+    vjp_flops: int | None
+
+
+class _Recorded(NamedTuple):
+    info: CallInfo
+    sizes: dict[str, tuple[int, int]]
+    own: dict[str, list[str]]
 
 
 def tabulate(
-    model: Module, /, *inputs: Any, depth: int | None = None, method: str = "__call__", **kw: Any
+    model: Module,
+    /,
+    *inputs: Any,
+    depth: int | None = None,
+    method: str = "__call__",
+    row_filter: Callable[[CallInfo], bool] | None = None,
+    table_kwargs: Mapping[str, Any] | None = None,
+    column_kwargs: Mapping[str, Any] | None = None,
+    console_kwargs: Mapping[str, Any] | None = None,
+    compute_flops: bool = False,
+    compute_vjp_flops: bool = False,
+    **input_kwargs: Any,
 ) -> str:
     """The table of ``model``'s module calls on ``inputs`` (shapes only, nothing computed).
+
+    ``row_filter`` keeps the calls it returns True for. ``table_kwargs={'title': ...}``
+    replaces the title; the rest of ``table_kwargs``, ``column_kwargs`` and
+    ``console_kwargs`` are options of flax's rich renderer, which this plain-text table
+    has no use for, so flax code passing them runs unchanged.
 
     >>> import jax.numpy as jnp
     >>> from nnx_graph import Variable
@@ -31,14 +71,23 @@ def tabulate(
     ...     def __call__(self, x):
     ...         return x * self.w.value
     >>> print(tabulate(Scale(), jnp.ones((2, 3))))
-    path  type   inputs         outputs        Variable
-    ----  -----  -------------  -------------  --------
-          Scale  float32[2, 3]  float32[2, 3]  3 (12 B)
-    ----  -----  -------------  -------------  --------
-                                Total          3 (12 B)
+                            Scale Summary
+    ┏━━━━━━┳━━━━━━━┳━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━┓
+    ┃ path ┃ type  ┃ inputs       ┃ outputs      ┃ Variable      ┃
+    ┡━━━━━━╇━━━━━━━╇━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━┩
+    │      │ Scale │ float32[2,3] │ float32[2,3] │ w: float32[3] │
+    │      │       │              │              │               │
+    │      │       │              │              │ 3 (12 B)      │
+    ├──────┼───────┼──────────────┼──────────────┼───────────────┤
+    │      │       │              │        Total │ 3 (12 B)      │
+    └──────┴───────┴──────────────┴──────────────┴───────────────┘
+    <BLANKLINE>
+                      Total Parameters: 3 (12 B)
     """
+    del column_kwargs, console_kwargs  # rich's options: see the docstring
+    title = dict(table_kwargs or {}).get("title", f"{type(model).__name__} Summary")
     graphdef, values = split(model)
-    rows: list[_Row] = []
+    recorded: list[_Recorded | None] = []
 
     def run(values: Any, inputs: Any, kw: Any) -> Any:
         copy = merge(graphdef, values, copy=True)
@@ -48,13 +97,23 @@ def tabulate(
             path = paths.get(id(module))
             if path is None or (depth is not None and len(path) > depth):
                 return lambda out: None
-            position = len(rows)  # a row per call, in the order the calls start
-            rows.append((".".join(map(str, path)), type(module).__name__, "", "", {}))
+            position = len(recorded)  # a row per call, in the order the calls start
+            recorded.append(None)
+            flops = _flops(module, args, kwargs, vjp=False) if compute_flops else None
+            vjp_flops = _flops(module, args, kwargs, vjp=True) if compute_vjp_flops else None
 
             def done(out: Any) -> None:
-                name, kind, _, _, _ = rows[position]
-                inputs, outputs = _shapes((args, kwargs)), _shapes(out)
-                rows[position] = (name, kind, inputs, outputs, _sizes(module))
+                info = CallInfo(
+                    position,
+                    id(module),
+                    type(module),
+                    tuple(path),
+                    _shapes((args, kwargs)),
+                    _shapes(out),
+                    flops,
+                    vjp_flops,
+                )
+                recorded[position] = _Recorded(info, _sizes(module), _own_variables(module))
 
             return done
 
@@ -64,13 +123,55 @@ def tabulate(
         finally:
             CALL_OBSERVERS.remove(observe)
 
-    jax.eval_shape(run, values, inputs, kw)
-    return _render(rows, _sizes(model))
+    jax.eval_shape(run, values, inputs, input_kwargs)
+    rows = [r for r in recorded if r is not None and (row_filter is None or row_filter(r.info))]
+    return _render(title, rows, _sizes(model), compute_flops, compute_vjp_flops)
+
+
+def _flops(module: Module, args: tuple[Any, ...], kwargs: dict[str, Any], *, vjp: bool) -> int:
+    """XLA's FLOP count of ``module(*args, **kwargs)`` (with ``vjp``: of its forward and VJP).
+
+    Every array becomes an argument of the lowered function, so nothing from the
+    surrounding ``eval_shape`` trace is closed over; the VJP is taken with respect to
+    the floating-point ones (keys and counts cannot have cotangents).
+    """
+    graphdef, values = split(module)
+    leaves, treedef = jax.tree.flatten((values, args, kwargs))
+    positions = [i for i, leaf in enumerate(leaves) if hasattr(leaf, "shape")]
+    inexact = [jax.numpy.issubdtype(leaves[i].dtype, jax.numpy.inexact) for i in positions]
+
+    def call(*arrays: Any) -> Any:
+        filled = list(leaves)
+        for i, array in zip(positions, arrays, strict=True):
+            filled[i] = array
+        values, args, kwargs = jax.tree.unflatten(treedef, filled)
+        return merge(graphdef, values, copy=True)(*args, **kwargs)
+
+    def call_and_vjp(*arrays: Any) -> Any:
+        fixed = iter([a for a, d in zip(arrays, inexact, strict=True) if not d])
+
+        def of_inexact(*diff: Any) -> Any:
+            moving = iter(diff)
+            return call(*(next(moving) if d else next(fixed) for d in inexact))
+
+        out, pullback = jax.vjp(of_inexact, *(a for a, d in zip(arrays, inexact, strict=True) if d))
+        return pullback(out)
+
+    shapes = [jax.ShapeDtypeStruct(leaves[i].shape, leaves[i].dtype) for i in positions]  # type: ignore[no-untyped-call]
+    analysis = jax.jit(call_and_vjp if vjp else call).lower(*shapes).cost_analysis()
+    if isinstance(analysis, list):  # older jax: one dict per computation
+        analysis = analysis[0] if analysis else {}
+    return int((analysis or {}).get("flops", 0))
 
 
 def _shapes(tree: Any) -> str:
     leaves = [leaf for leaf in jax.tree.leaves(tree) if hasattr(leaf, "shape")]
-    return ", ".join(f"{leaf.dtype}[{', '.join(map(str, leaf.shape))}]" for leaf in leaves)
+    return ", ".join(f"{leaf.dtype}[{','.join(map(str, leaf.shape))}]" for leaf in leaves)
+
+
+def _kind(leaf: Any) -> str:
+    names = [cls.__name__ for cls in type(leaf).__mro__]
+    return _RNG_STATE if _RNG_STATE in names else names[0]
 
 
 def _sizes(module: Any) -> dict[str, tuple[int, int]]:
@@ -80,7 +181,7 @@ def _sizes(module: Any) -> dict[str, tuple[int, int]]:
         value = leaf.get_raw_value() if isinstance(leaf, Variable) else leaf
         if not hasattr(value, "shape"):
             continue
-        kind = type(leaf).__name__ if isinstance(leaf, Variable) else "array"
+        kind = _kind(leaf) if isinstance(leaf, Variable) else "array"
         count = int(np.prod(value.shape))
         size = count * value.dtype.itemsize  # a typed PRNG key's dtype has one too
         before = totals.get(kind, (0, 0))
@@ -88,24 +189,42 @@ def _sizes(module: Any) -> dict[str, tuple[int, int]]:
     return totals
 
 
-def _render(rows: list[_Row], totals: dict[str, tuple[int, int]]) -> str:
-    kinds = sorted({kind for row in rows for kind in row[4]} | set(totals))
-
-    def cell(sizes: tuple[int, int] | None) -> str:
-        return "" if sizes is None else _count(*sizes)
-
-    table = [["path", "type", "inputs", "outputs", *kinds]]
-    table += [[p, t, i, o, *(cell(sizes.get(k)) for k in kinds)] for p, t, i, o, sizes in rows]
-    footer = ["", "", "", "Total", *(cell(totals.get(k)) for k in kinds)]
-    widths = [max(len(row[c]) for row in [*table, footer]) for c in range(len(table[0]))]
-    rule = ["-" * w for w in widths]
-    lines = [*table[:1], rule, *table[1:], rule, footer]
-    padded = ("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in lines)
-    return "\n".join(line.rstrip() for line in padded)
+def _own_variables(module: Any) -> dict[str, list[str]]:
+    """Per kind, ``name: dtype[shape]`` of the Variables that are ``module``'s own attributes."""
+    own: dict[str, list[str]] = {}
+    for name in sorted(vars(module), key=str):
+        leaf = vars(module)[name]
+        if isinstance(leaf, Variable) and hasattr(leaf.get_raw_value(), "shape"):
+            value = leaf.get_raw_value()
+            own.setdefault(_kind(leaf), []).append(
+                f"{name}: {value.dtype}[{','.join(map(str, value.shape))}]"
+            )
+    return own
 
 
-def _count(count: int, size: int) -> str:
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if size >= scale:
-            return f"{count:,} ({size / scale:.1f} {unit})"
-    return f"{count:,} ({size} B)"
+def _render(
+    title: str,
+    rows: list[_Recorded],
+    totals: dict[str, tuple[int, int]],
+    flops: bool,
+    vjp_flops: bool,
+) -> str:
+    kinds = sorted({kind for row in rows for kind in row.sizes} | set(totals))
+    header = ["path", "type", "inputs", "outputs"]
+    header += ["flops"] * flops + ["vjp_flops"] * vjp_flops + kinds
+    body = []
+    for row in rows:
+        info = row.info
+        cells = ["/".join(map(str, info.path)), info.type.__name__, info.inputs_repr, info.outputs]
+        cells += [str(info.flops)] * flops + [str(info.vjp_flops)] * vjp_flops
+        for kind in kinds:
+            sizes = row.sizes.get(kind)
+            names = row.own.get(kind, [])
+            total = "" if sizes is None else count_cell(*sizes)
+            cells.append("\n".join([*names, "", total]) if names else total)
+        body.append(cells)
+    footer = [""] * (len(header) - len(kinds) - 1) + ["Total"]
+    footer += [count_cell(*totals[k]) if k in totals else "" for k in kinds]
+    count = sum(c for c, _ in totals.values())
+    size = sum(s for _, s in totals.values())
+    return draw_table(title, header, body, footer, f"Total Parameters: {count_cell(count, size)}")
