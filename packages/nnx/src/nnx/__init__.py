@@ -266,6 +266,20 @@ if TYPE_CHECKING:
     from nnx import ids as ids
     from nnx import transforms as transforms
     from nnx import traversals as traversals
+    from nnx import nn as nn
+    from nnx import training as training
+    from nnx import rnglib as rnglib
+    from nnx import variablelib as variablelib
+    from nnx import statelib as statelib
+    from nnx import graphlib as graphlib
+    from nnx import filterlib as filterlib
+    from nnx import module as module
+    from nnx import object as object
+    from nnx import pytreelib as pytreelib
+    from nnx import helpers as helpers
+    from nnx import summary as summary
+    from nnx import visualization as visualization
+    from nnx import optimizer as optimizer
     import nnx_metrics as metrics  # noqa: F401  (bound by __getattr__ at run time)
     from nnx_metrics import Metric as Metric
     from nnx_metrics import MultiMetric as MultiMetric
@@ -282,6 +296,20 @@ _LAZY = {
     "compat": ("nnx.compat", None),
     "dataclasses": ("nnx.dataclasses", None),
     "spmd": ("nnx.spmd", None),
+    "nn": ("nnx.nn", None),  # flax's module paths: nnx.nn.linear.Linear, nnx.rnglib.Rngs
+    "training": ("nnx.training", None),  # imports nnx_metrics (training.metrics)
+    "rnglib": ("nnx.rnglib", None),
+    "variablelib": ("nnx.variablelib", None),
+    "statelib": ("nnx.statelib", None),
+    "graphlib": ("nnx.graphlib", None),
+    "filterlib": ("nnx.filterlib", None),
+    "module": ("nnx.module", None),
+    "object": ("nnx.object", None),
+    "pytreelib": ("nnx.pytreelib", None),
+    "helpers": ("nnx.helpers", None),
+    "summary": ("nnx.summary", None),
+    "visualization": ("nnx.visualization", None),
+    "optimizer": ("nnx.optimizer", None),
     "metrics": ("nnx_metrics", None),
     "Metric": ("nnx_metrics", "Metric"),
     "MultiMetric": ("nnx_metrics", "MultiMetric"),

@@ -1,8 +1,10 @@
 """``nnx.graph``: the names flax code reaches for in ``flax.nnx.graph``, over ours.
 
-``flatten`` / ``unflatten`` are ``split`` / ``merge`` with the state as ``(path, leaf)``
-pairs (or bare leaves); ``RefMap`` is a mapping keyed by object identity, for code that
-tracks which objects it has seen.
+flax 0.12's ``nnx.graph`` re-exports its ``graphlib``; this module holds the names of both
+that ``nnx`` has (the same objects as ``nnx.split``, ``nnx.GraphDef``, ...), and
+``nnx.graphlib`` re-exports it. ``flatten`` / ``unflatten`` are ``split`` / ``merge`` with
+the state as ``(path, leaf)`` pairs (or bare leaves); ``RefMap`` is a mapping keyed by
+object identity, for code that tracks which objects it has seen.
 """
 
 from __future__ import annotations
@@ -10,22 +12,93 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from nnx_graph import FlatState, GraphDef, Object, State, Variable, graphdef, merge, split
-from nnx_graph import update as update
+from nnx_graph import (
+    CallableProxy,
+    FlatState,
+    GraphDef,
+    GraphState,
+    MergeContext,
+    Object,
+    PureState,
+    SplitContext,
+    State,
+    UpdateContext,
+    Variable,
+    VariableState,
+    as_pure,
+    call,
+    clone,
+    current_update_context,
+    find_duplicates,
+    graphdef,
+    iter_children,
+    iter_graph,
+    iter_module_children,
+    map,
+    map_state,
+    merge,
+    merge_context,
+    pop,
+    pure,
+    recursive_map,
+    set_graph_mode,
+    set_graph_updates,
+    set_metadata,
+    split,
+    split_context,
+    state,
+    unpack,
+    update,
+    update_context,
+    vars_as,
+    with_vars,
+)
+from nnx_transforms import cached_partial
 
 __all__ = [
+    "CallableProxy",
     "FlatState",
     "GraphDef",
+    "GraphState",
+    "MergeContext",
     "Object",
+    "PureState",
     "RefMap",
+    "SplitContext",
     "State",
+    "UpdateContext",
     "Variable",
+    "VariableState",
+    "as_pure",
+    "cached_partial",
+    "call",
+    "clone",
+    "current_update_context",
+    "find_duplicates",
     "flatten",
     "graphdef",
+    "iter_children",
+    "iter_graph",
+    "iter_module_children",
+    "map",
+    "map_state",
     "merge",
+    "merge_context",
+    "pop",
+    "pure",
+    "recursive_map",
+    "set_graph_mode",
+    "set_graph_updates",
+    "set_metadata",
     "split",
+    "split_context",
+    "state",
     "unflatten",
+    "unpack",
     "update",
+    "update_context",
+    "vars_as",
+    "with_vars",
 ]
 
 
