@@ -126,6 +126,8 @@ def test_namespace_only_names():
     assert nnx.filterlib.to_predicate is nnx_graph.to_predicate
     assert nnx.graphlib.RefMap is nnx.graph.RefMap
     assert nnx.graph.flatten is nnx.flatten
+    assert nnx.nn.dtypes.promote_dtype is nnx.Linear(1, 1, rngs=nnx.Rngs(0)).promote_dtype
+    assert str(nnx.nn.dtypes.canonicalize_dtype(1, 2.0)) == "float32"
 
 
 def test_flax_import_styles_work():
@@ -192,5 +194,4 @@ def test_nn_and_training_have_flax_submodules():
     fnnx = pytest.importorskip("flax.nnx", reason="flax is only in the bench dependency group")
     for package in ("nn", "training"):
         theirs = {n for n, v in vars(getattr(fnnx, package)).items() if inspect.ismodule(v)}
-        theirs -= {"dtypes"}  # canonicalize_dtype / promote_dtype are not public in nnx
         assert all(hasattr(getattr(nnx, package), n) for n in theirs), (package, theirs)

@@ -6,6 +6,7 @@ has and ``nnx`` has at its top level (``nnx.nn.linear.Linear is nnx.Linear``).
 
 from nnx.nn import activations as activations
 from nnx.nn import attention as attention
+from nnx.nn import dtypes as dtypes
 from nnx.nn import initializers as initializers
 from nnx.nn import linear as linear
 from nnx.nn import lora as lora
