@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from nnx_graph import Module
-from nnx_layers import RNN, Bidirectional, Dropout, GRUCell, LSTMCell, SimpleCell
+from nnx_layers import (
+    RNN,
+    Bidirectional,
+    Dropout,
+    GRUCell,
+    LSTMCell,
+    OptimizedLSTMCell,
+    SimpleCell,
+    initializers,
+)
 from nnx_transforms import jit
 from nnx_variables import Rngs
 
@@ -92,6 +101,81 @@ def test_bf16_dtype_with_float32_params(x):
 def test_bad_rngs_names_the_fix():
     with pytest.raises(TypeError, match=r"nnx\.RNN.*\n.*Fix: nnx\.RNN\(\.\.\., rngs=nnx\.Rngs"):
         RNN(SimpleCell(3, 4, rngs=Rngs(0)), rngs="seed")
+
+
+CELLS = [SimpleCell, LSTMCell, OptimizedLSTMCell, GRUCell]
+PARTS = {SimpleCell: 1, LSTMCell: 2, OptimizedLSTMCell: 2, GRUCell: 1}
+
+# flax 0.12.8, final_carry[0, :3] (c, then h, for the LSTMs) of RNN(cell, return_carry=True)
+# over ones((2, 5, 3)) for a cell built with carry_init=normal(1.0), rngs=nnx.Rngs(0):
+# "default" is RNN's own stream (rngs=True), "call" passes rngs=nnx.Rngs(carry=4) to the
+# call, "kept" is RNN(rngs=False) over a cell built with keep_rngs=True as well.
+NORMAL_CARRY = {
+    SimpleCell: {
+        "default": [[-0.99761653, -0.74465698, -0.0703649]],
+        "call": [[-0.99639517, -0.84069741, -0.32850099]],
+        "kept": [[0.71096522, -0.5387156, -0.32130599]],
+    },
+    LSTMCell: {
+        "default": [[0.63506919, -0.0522368, -0.1559864], [0.1584419, -0.0443863, -0.107092]],
+        "call": [[0.64202279, -0.055812, -0.15191209], [0.1621742, -0.047393, -0.1048625]],
+        "kept": [[-0.23862959, 0.8030169, 0.26468039], [-0.0476044, 0.3652013, 0.1022078]],
+    },
+    OptimizedLSTMCell: {
+        "default": [[0.73341471, -0.73581839, -0.14927], [0.0576504, -0.36347139, -0.1368564]],
+        "call": [[0.73207039, -0.74844921, -0.131676], [0.0572009, -0.36610949, -0.1209578]],
+        "kept": [[-0.1172211, -0.0576996, 0.1036956], [-0.0360034, -0.0153914, 0.063639]],
+    },
+    GRUCell: {
+        "default": [[0.1647895, -0.499181, -0.2659871]],
+        "call": [[0.3763425, -0.35666421, 0.80225879]],
+        "kept": [[-0.92180371, 0.90891713, -0.11221469]],
+    },
+}
+
+
+def assert_first_rows(carry, want):
+    got = jax.tree.leaves(carry)
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g[0, :3], w, atol=1e-6)
+
+
+def normal_cell(make, **kwargs):
+    with pytest.warns(UserWarning):  # carry_init (and keep_rngs) in the constructor
+        return make(3, 4, carry_init=initializers.normal(1.0), rngs=Rngs(0), **kwargs)
+
+
+@pytest.mark.parametrize("make", CELLS)
+def test_rnn_draws_the_carry_from_its_own_stream_or_the_calls(make):
+    rnn = RNN(normal_cell(make), return_carry=True)
+    carry, _ = rnn(jnp.ones((2, 5, 3)))
+    assert_first_rows(carry, NORMAL_CARRY[make]["default"])
+    assert int(rnn.rngs.count.value) == PARTS[make]
+    carry, _ = rnn(jnp.ones((2, 5, 3)), rngs=Rngs(carry=4))
+    assert_first_rows(carry, NORMAL_CARRY[make]["call"])
+    assert int(rnn.rngs.count.value) == PARTS[make]
+
+
+@pytest.mark.parametrize("make", CELLS)
+def test_rnn_without_rngs_uses_the_stream_the_cell_kept(make):
+    cell = normal_cell(make, keep_rngs=True)
+    carry, _ = RNN(cell, rngs=False, return_carry=True)(jnp.ones((2, 5, 3)))
+    assert_first_rows(carry, NORMAL_CARRY[make]["kept"])
+    assert int(cell.rngs.count.value) == PARTS[make]
+    # With rngs (here RNN's default stream) the kept stream is left alone, as in flax.
+    with pytest.warns(UserWarning, match="keep_rngs"):
+        cell = make(3, 4, keep_rngs=True, rngs=Rngs(0))
+    RNN(cell)(jnp.ones((2, 5, 3)))
+    assert int(cell.rngs.count.value) == 0
+
+
+def test_rnn_without_any_rngs_starts_from_zeros(x):
+    # flax 0.12.8 raises ValueError (no keys for the zeros); 0.10.7 had no rngs=False.
+    rnn = RNN(GRUCell(3, 4, rngs=Rngs(0)), rngs=False)
+    np.testing.assert_allclose(rnn(x), loop(rnn.cell, x)[1], atol=1e-6)
+    with pytest.raises(ValueError, match=r"nnx\.GRUCell\.initialize_carry(.|\n)*Fix"):
+        RNN(normal_cell(GRUCell), rngs=False)(x)
 
 
 class DropoutCell(Module):

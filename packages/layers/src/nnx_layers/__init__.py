@@ -45,6 +45,7 @@ from nnx_layers._attention import dot_product_attention as dot_product_attention
 from nnx_layers._attention import dot_product_attention_weights as dot_product_attention_weights
 from nnx_layers._attention import make_attention_mask as make_attention_mask
 from nnx_layers._attention import make_causal_mask as make_causal_mask
+from nnx_layers._cell_base import RNNCellBase as RNNCellBase
 from nnx_layers._conv import Conv as Conv
 from nnx_layers._conv_transpose import ConvTranspose as ConvTranspose
 from nnx_layers._dropout import Dropout as Dropout
@@ -69,7 +70,6 @@ from nnx_layers._prelu import PReLU as PReLU
 from nnx_layers._recurrent import GRUCell as GRUCell
 from nnx_layers._recurrent import LSTMCell as LSTMCell
 from nnx_layers._recurrent import OptimizedLSTMCell as OptimizedLSTMCell
-from nnx_layers._recurrent import RNNCellBase as RNNCellBase
 from nnx_layers._recurrent import SimpleCell as SimpleCell
 from nnx_layers._rnn import RNN as RNN
 from nnx_layers._rnn import Bidirectional as Bidirectional

@@ -3,123 +3,108 @@
 A cell's parameters are ``Linear`` layers named as in flax.nnx (``ii``/``hi``, ... for
 LSTMCell; ``dense_i``/``dense_h`` for the fused cells), drawn in the same order, so a
 ported model has the same state and numbers. ``initialize_carry(input_shape)`` builds
-the zero state for inputs ``(*batch, features)``; a ``carry_init`` other than zeros draws
-its keys from ``rngs.carry``. Every cell, built in or written by a user, subclasses
-``RNNCellBase``, whose three members are what ``RNN`` calls.
+the state before the first step for inputs ``(*batch, features)``, with ``carry_init``
+(zeros by default) and one key per array from ``rngs.carry``: the ``rngs`` given, else
+the stream the cell kept with ``keep_rngs=True``. Every cell, built in or written by a
+user, subclasses ``RNNCellBase``, whose three members are what ``RNN`` calls.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from nnx_graph import Module, message
+from nnx_graph import Module, describe, message
+from nnx_layers._cell_base import RNNCellBase
+from nnx_layers._dtypes import PromoteDtype
+from nnx_layers._dtypes import promote_dtype as default_promote_dtype
 from nnx_layers._linear import Linear
 from nnx_layers._params import NO_METADATA, check_metadata
 from nnx_layers.initializers import Initializer, lecun_normal, orthogonal, zeros_init
 from nnx_variables import Rngs, RngStream
 
-Carry = Any
-
-
-class RNNCellBase(Module):
-    """The base class of recurrent cells: one step, its initial carry, its feature axes.
-
-    ``RNN`` scans any subclass over a sequence, so a custom cell overrides the three
-    members below; each raises ``NotImplementedError`` until it is overridden, so a
-    forgotten one fails on first use, naming itself.
-
-    >>> import jax.numpy as jnp
-    >>> class Accumulate(RNNCellBase):
-    ...     def initialize_carry(self, input_shape, rngs=None, carry_init=None):
-    ...         return jnp.zeros(input_shape)
-    ...     def __call__(self, carry, inputs):
-    ...         carry = carry + inputs
-    ...         return carry, carry
-    ...     @property
-    ...     def num_feature_axes(self):
-    ...         return 1
-    >>> from nnx_layers import RNN
-    >>> RNN(Accumulate())(jnp.ones((1, 3, 2)))[0, :, 0].tolist()
-    [1.0, 2.0, 3.0]
-    """
-
-    def initialize_carry(
-        self,
-        input_shape: tuple[int, ...],
-        rngs: Rngs | RngStream | None = None,
-        carry_init: Initializer | None = None,
-    ) -> Carry:
-        """The carry before the first step, for one step's input of ``input_shape``.
-
-        Args:
-            input_shape: the shape of one step's input, ``(*batch, features)``.
-            rngs: the streams a random ``carry_init`` draws from.
-            carry_init: how to fill the carry (zeros when not given).
-        """
-        raise NotImplementedError(
-            _missing(
-                self,
-                "initialize_carry",
-                "def initialize_carry(self, input_shape, rngs=None, carry_init=None): ...",
-            )
-        )
-
-    def __call__(self, carry: Carry, inputs: jax.Array) -> tuple[Carry, Any]:
-        """One step: ``(new_carry, output)`` from the carry and this step's ``inputs``."""
-        raise NotImplementedError(
-            _missing(self, "__call__", "def __call__(self, carry, inputs): ...")
-        )
-
-    @property
-    def num_feature_axes(self) -> int:
-        """How many trailing axes of an input are features (the rest: batch, time)."""
-        raise NotImplementedError(
-            _missing(
-                self, "num_feature_axes", "@property\n    def num_feature_axes(self): return 1"
-            )
-        )
-
-
-def _missing(cell: RNNCellBase, member: str, definition: str) -> str:
-    """The message for a cell that left ``member`` to RNNCellBase: how to define it."""
-    return message(
-        f"{type(cell).__name__}.{member}: the cell does not define {member}, which "
-        "RNNCellBase leaves to its subclasses.",
-        expected=f"{type(cell).__name__} to override initialize_carry, __call__ and "
-        "num_feature_axes",
-        fix=f"class {type(cell).__name__}(nnx.RNNCellBase):\n    {definition}",
-    )
-
 
 class _Cell(RNNCellBase):
     hidden_features: int
     param_dtype: Any
+    rngs: RngStream | None
+    carry_init: Initializer | None
 
-    def _state(
+    def _keep(
+        self,
+        rngs: Rngs,
+        keep_rngs: bool,
+        carry_init: Initializer | None,
+        promote_dtype: PromoteDtype,
+    ) -> None:
+        """Store the carry's stream, initializer and the dtype hook, before any Linear draws.
+
+        The fork takes one key from ``rngs.carry`` (the default stream when there is no
+        ``carry`` one); taking it before the parameters draw keeps them equal to those of
+        flax.nnx's cell built with the same arguments.
+        """
+        name = type(self).__name__
+        if keep_rngs:
+            warnings.warn(
+                f"nnx.{name}(keep_rngs=True) is deprecated: give the keys where the carry "
+                "is made instead, cell.initialize_carry(shape, rngs=rngs) or "
+                "nnx.RNN(cell, rngs=rngs).",
+                stacklevel=3,
+            )
+        self.rngs = rngs.carry.fork() if keep_rngs else None
+        if carry_init is not None:
+            warnings.warn(
+                f"nnx.{name}(carry_init=...): an initializer given to the constructor is "
+                "part of the cell's graphdef, so two cells that differ only in it have "
+                "different graphdefs; pass it to cell.initialize_carry(shape, rngs, "
+                "carry_init=...) instead.",
+                stacklevel=3,
+            )
+        self.carry_init = carry_init
+        self.promote_dtype = promote_dtype
+
+    def _carry(
         self,
         input_shape: tuple[int, ...],
         rngs: Rngs | RngStream | None,
         carry_init: Initializer | None,
-    ) -> jax.Array:
-        shape = (*input_shape[:-1], self.hidden_features)
-        if carry_init is None:
-            if rngs is not None:
-                # flax.nnx draws a key for the zeros too; drawing it keeps the stream's
-                # count, and so every later key, the same as in a model ported from flax.
-                (rngs.carry if isinstance(rngs, Rngs) else rngs)()
-            return jnp.zeros(shape, self.param_dtype)
-        if rngs is None:
-            raise ValueError(
-                f"nnx.{type(self).__name__}.initialize_carry: carry_init draws random "
-                "values but no rngs were given.\n"
-                "Fix: cell.initialize_carry(shape, rngs=nnx.Rngs(carry=0), carry_init=...)"
+        parts: int,
+    ) -> list[jax.Array]:
+        """``parts`` arrays of shape ``(*batch, hidden_features)``, each drawn with its own key."""
+        op = f"nnx.{type(self).__name__}.initialize_carry"
+        if rngs is not None and not isinstance(rngs, (Rngs, RngStream)):
+            raise TypeError(
+                message(
+                    f"{op}: rngs must be an nnx.Rngs or an RngStream, got {describe(rngs)}.",
+                    expected="the streams to draw the carry's keys from (None: the cell's own)",
+                    fix=f"cell.initialize_carry({tuple(input_shape)}, rngs=nnx.Rngs(carry=0))",
+                )
             )
-        stream = rngs.carry if isinstance(rngs, Rngs) else rngs
-        return carry_init(stream(), shape, self.param_dtype)
+        stream = self.rngs if rngs is None else rngs
+        if isinstance(stream, Rngs):
+            stream = stream.carry
+        init = self.carry_init if carry_init is None else carry_init
+        shape = (*input_shape[:-1], self.hidden_features)
+        if stream is None:
+            if init is None:
+                # Flax NNX 0.12 raises here; 0.10 gave zeros, which need no key.
+                return [jnp.zeros(shape, self.param_dtype) for _ in range(parts)]
+            raise ValueError(
+                message(
+                    f"{op}: carry_init draws random values but no rngs were given, and the "
+                    "cell keeps none (it was built with keep_rngs=False).",
+                    expected="rngs= here, or a cell built with keep_rngs=True",
+                    fix=f"cell.initialize_carry({tuple(input_shape)}, rngs=nnx.Rngs(carry=0))",
+                )
+            )
+        # Zeros draw their keys too (as flax does), so the stream's count, and every
+        # key it gives later, is the same whichever carry_init is used.
+        init = zeros_init() if init is None else init
+        return [init(stream(), shape, self.param_dtype) for _ in range(parts)]
 
     @property
     def num_feature_axes(self) -> int:
@@ -151,13 +136,23 @@ class SimpleCell(_Cell):
         kernel_init: Initializer = lecun_normal(),  # noqa: B008  (pure function)
         recurrent_kernel_init: Initializer = orthogonal(),  # noqa: B008
         bias_init: Initializer = zeros_init(),  # noqa: B008
+        carry_init: Initializer | None = None,
+        promote_dtype: PromoteDtype = default_promote_dtype,
+        keep_rngs: bool = False,
         kernel_metadata: Mapping[str, Any] = NO_METADATA,
         recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
         bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
         _check_metadata(self, kernel_metadata, recurrent_kernel_metadata, bias_metadata)
-        common = dict(out_features=hidden_features, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self._keep(rngs, keep_rngs, carry_init, promote_dtype)
+        common = dict(
+            out_features=hidden_features,
+            dtype=dtype,
+            param_dtype=param_dtype,
+            promote_dtype=promote_dtype,
+            rngs=rngs,
+        )
         self.dense_h = _dense(
             hidden_features, (recurrent_kernel_init, recurrent_kernel_metadata), None, **common
         )
@@ -186,7 +181,8 @@ class SimpleCell(_Cell):
         carry_init: Initializer | None = None,
     ) -> jax.Array:
         """The initial hidden state for inputs of ``input_shape`` (zeros by default)."""
-        return self._state(input_shape, rngs, carry_init)
+        (h,) = self._carry(input_shape, rngs, carry_init, 1)
+        return h
 
 
 class LSTMCell(_Cell):
@@ -216,13 +212,23 @@ class LSTMCell(_Cell):
         bias_init: Initializer = zeros_init(),  # noqa: B008
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
+        carry_init: Initializer | None = None,
+        promote_dtype: PromoteDtype = default_promote_dtype,
+        keep_rngs: bool = False,
         kernel_metadata: Mapping[str, Any] = NO_METADATA,
         recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
         bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
         _check_metadata(self, kernel_metadata, recurrent_kernel_metadata, bias_metadata)
-        common = dict(out_features=hidden_features, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self._keep(rngs, keep_rngs, carry_init, promote_dtype)
+        common = dict(
+            out_features=hidden_features,
+            dtype=dtype,
+            param_dtype=param_dtype,
+            promote_dtype=promote_dtype,
+            rngs=rngs,
+        )
 
         def dense_i() -> Linear:
             return _dense(in_features, (kernel_init, kernel_metadata), None, **common)
@@ -262,9 +268,8 @@ class LSTMCell(_Cell):
         carry_init: Initializer | None = None,
     ) -> tuple[jax.Array, jax.Array]:
         """The initial ``(c, h)`` for inputs of ``input_shape`` (zeros by default)."""
-        return self._state(input_shape, rngs, carry_init), self._state(
-            input_shape, rngs, carry_init
-        )
+        c, h = self._carry(input_shape, rngs, carry_init, 2)
+        return c, h
 
 
 def _lstm_update(
@@ -300,14 +305,22 @@ class OptimizedLSTMCell(LSTMCell):
         bias_init: Initializer = zeros_init(),  # noqa: B008
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
+        carry_init: Initializer | None = None,
+        promote_dtype: PromoteDtype = default_promote_dtype,
+        keep_rngs: bool = False,
         kernel_metadata: Mapping[str, Any] = NO_METADATA,
         recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
         bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
         _check_metadata(self, kernel_metadata, recurrent_kernel_metadata, bias_metadata)
+        self._keep(rngs, keep_rngs, carry_init, promote_dtype)
         common = dict(
-            out_features=4 * hidden_features, dtype=dtype, param_dtype=param_dtype, rngs=rngs
+            out_features=4 * hidden_features,
+            dtype=dtype,
+            param_dtype=param_dtype,
+            promote_dtype=promote_dtype,
+            rngs=rngs,
         )
         self.dense_i = _dense(in_features, (kernel_init, kernel_metadata), None, **common)
         self.dense_h = _dense(
@@ -359,14 +372,22 @@ class GRUCell(_Cell):
         bias_init: Initializer = zeros_init(),  # noqa: B008
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
+        carry_init: Initializer | None = None,
+        promote_dtype: PromoteDtype = default_promote_dtype,
+        keep_rngs: bool = False,
         kernel_metadata: Mapping[str, Any] = NO_METADATA,
         recurrent_kernel_metadata: Mapping[str, Any] = NO_METADATA,
         bias_metadata: Mapping[str, Any] = NO_METADATA,
         rngs: Rngs,
     ) -> None:
         _check_metadata(self, kernel_metadata, recurrent_kernel_metadata, bias_metadata)
+        self._keep(rngs, keep_rngs, carry_init, promote_dtype)
         common = dict(
-            out_features=3 * hidden_features, dtype=dtype, param_dtype=param_dtype, rngs=rngs
+            out_features=3 * hidden_features,
+            dtype=dtype,
+            param_dtype=param_dtype,
+            promote_dtype=promote_dtype,
+            rngs=rngs,
         )
         self.dense_i = _dense(
             in_features, (kernel_init, kernel_metadata), (bias_init, bias_metadata), **common
@@ -398,7 +419,8 @@ class GRUCell(_Cell):
         carry_init: Initializer | None = None,
     ) -> jax.Array:
         """The initial hidden state for inputs of ``input_shape`` (zeros by default)."""
-        return self._state(input_shape, rngs, carry_init)
+        (h,) = self._carry(input_shape, rngs, carry_init, 1)
+        return h
 
 
 def _check_metadata(cell: Module, *metadata: Mapping[str, Any]) -> None:

@@ -122,6 +122,10 @@ class RNN(Module):
             everything is carried from step to step (``{...: nnx.Carry}``).
         broadcast_rngs: a filter of the cell's RNG streams that draw the same key at
             every step of a call (``'dropout'`` for one mask over the sequence).
+        rngs: where ``initialize_carry`` draws the carry's keys: a stream of the RNN's
+            own (``True``: seeded 0; an Rngs: its ``carry`` stream forked; an RngStream
+            as given) or, with ``False``, the cell's own (the stream a cell built with
+            ``keep_rngs=True`` kept; zeros need none). A call's ``rngs=`` wins.
     """
 
     def __init__(
