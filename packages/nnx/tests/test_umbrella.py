@@ -119,3 +119,10 @@ def test_flatten_and_unflatten_at_the_top_level_as_flax_0_12() -> None:
     assert flat.paths == (("a",),) and isinstance(nnx.unflatten(graphdef, flat), Tied)
     with pytest.raises(ValueError, match=r"model\.a and model\.b"):
         nnx.flatten(Tied(), graph=False)
+
+
+def test_variables_is_state_as_in_both_flax_eras() -> None:
+    # flax 0.12.8: nnx.variables is nnx.state; 0.10.7: a State of the model's own Variables.
+    model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+    params = nnx.variables(model, nnx.Param)
+    assert nnx.variables is nnx.state and params["kernel"] is model.kernel

@@ -76,6 +76,7 @@ from nnx_graph import set_graph_mode as set_graph_mode
 from nnx_graph import set_graph_updates as set_graph_updates
 from nnx_graph import split as split
 from nnx_graph import state as state
+from nnx_graph import state as variables  # flax's other name: both return the model's own Variables
 from nnx_graph import update as update
 from nnx_graph import CallableProxy as CallableProxy
 from nnx_graph import PureState as PureState
