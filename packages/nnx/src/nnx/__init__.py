@@ -76,7 +76,6 @@ from nnx_graph import set_graph_mode as set_graph_mode
 from nnx_graph import set_graph_updates as set_graph_updates
 from nnx_graph import split as split
 from nnx_graph import state as state
-from nnx_graph import state as variables  # flax's other name: both return the model's own Variables
 from nnx_graph import update as update
 from nnx_graph import CallableProxy as CallableProxy
 from nnx_graph import PureState as PureState
@@ -252,6 +251,8 @@ from nnx_optim import TrainState as TrainState
 # -- nnx-display: display() -------------------------------------------------------------
 from nnx_display import display as display
 from nnx_display import tabulate as tabulate
+
+variables = state  # flax's other name for it: both return the model's own Variables
 
 A = _TypeVar("A")  # the TypeVars flax's annotations import (``def f(m: nnx.M) -> nnx.M``)
 M = _TypeVar("M")
