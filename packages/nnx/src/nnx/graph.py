@@ -55,6 +55,8 @@ from nnx_graph import (
 )
 from nnx_transforms import cached_partial
 
+variables = state  # flax's other name for it
+
 __all__ = [
     "CallableProxy",
     "FlatState",
@@ -97,6 +99,7 @@ __all__ = [
     "unpack",
     "update",
     "update_context",
+    "variables",
     "vars_as",
     "with_vars",
 ]

@@ -45,6 +45,7 @@ from nnx.graph import (
     unpack,
     update,
     update_context,
+    variables,
     vars_as,
     with_vars,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "split",
     "split_context",
     "state",
+    "variables",
     "unflatten",
     "unpack",
     "update",
