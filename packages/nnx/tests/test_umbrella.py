@@ -126,3 +126,15 @@ def test_variables_is_state_as_in_both_flax_eras() -> None:
     model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
     params = nnx.variables(model, nnx.Param)
     assert nnx.variables is nnx.state and params["kernel"] is model.kernel
+
+
+def test_unflatten_copies_or_keeps_variables_as_flax_0_12() -> None:
+    # flax 0.12.8 printed: True False, then ArrayImpl.
+    model = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+    graphdef, flat = nnx.flatten(model)
+    assert nnx.unflatten(graphdef, flat).kernel is model.kernel
+    assert nnx.unflatten(graphdef, flat, copy_variables=True).kernel is not model.kernel
+    graphdef, leaves = nnx.flatten(model, with_paths=False)
+    raw = [leaf.get_value() for leaf in leaves]
+    rebuilt = nnx.unflatten(graphdef, raw, recreate_variables=False)
+    assert not isinstance(rebuilt.kernel, nnx.Variable) and rebuilt.kernel.shape == (2, 3)

@@ -124,8 +124,19 @@ def flatten(
     return graphdef_, flat if with_paths else list(flat.leaves)
 
 
-def unflatten(graph: GraphDef, state: Any, /) -> Any:
+def unflatten(
+    graph: GraphDef,
+    state: Any,
+    /,
+    *,
+    copy_variables: bool = False,
+    recreate_variables: bool = True,
+) -> Any:
     """The node ``flatten`` took apart (from a State, a FlatState or a list of leaves).
+
+    As in flax 0.12, the node shares the Variables it is given unless
+    ``copy_variables=True``, and ``recreate_variables=False`` leaves a raw array given
+    where the GraphDef has a Variable as the raw array.
 
     >>> import jax.numpy as jnp
     >>> from nnx_graph import Module
@@ -137,7 +148,7 @@ def unflatten(graph: GraphDef, state: Any, /) -> Any:
     """
     if isinstance(state, list):
         state = State.from_flat_path(dict(zip(graph.leaf_paths(), state, strict=True)))
-    return merge(graph, state)
+    return merge(graph, state, copy=copy_variables, recreate_variables=recreate_variables)
 
 
 class RefMap(MutableMapping[Any, Any]):
