@@ -195,6 +195,11 @@ def test_iter_modules_and_iter_children():
         (),
     ]
     assert [name for name, _ in tree.iter_children()] == ["left", "right"]
+    # Flax NNX 0.12.8: the method yields the Objects and Variables held directly.
+    counter = Counter()
+    assert [(name, type(child)) for name, child in counter.iter_children()] == [
+        ("count", type(counter.count))
+    ]
 
 
 # -- train / eval / set_attributes -----------------------------------------------------

@@ -360,11 +360,15 @@ class Module(Object):
             if isinstance(node, Module):
                 yield path, node
 
-    def iter_children(self) -> Iterator[tuple[str, Module]]:
-        """The Modules held directly in this Module's attributes."""
-        for name, value in sorted(vars(self).items()):
-            if isinstance(value, Module):
-                yield name, value
+    def iter_children(self) -> Iterator[tuple[Any, Any]]:
+        """The Objects and Variables held directly in attributes (``nnx.iter_children``).
+
+        Flax NNX 0.12's method yields what its function yields; 0.10's yielded only the
+        Modules, which ``isinstance(child, nnx.Module)`` still picks out.
+        """
+        from nnx_graph._children import iter_children
+
+        yield from iter_children(self)
 
     def set_attributes(
         self,
