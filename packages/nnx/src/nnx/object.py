@@ -1,36 +1,10 @@
 """``nnx.object``: flax's name for ``nnx.pytreelib`` (0.12), and 0.10's ``Object`` module.
 
-``VariableState`` is the name flax 0.10's module had.
+``VariableState`` is the one name flax 0.10's module had that ``pytreelib`` lacks.
 """
 
-from nnx_graph import (
-    Data,
-    Object,
-    Pytree,
-    Static,
-    Variable,
-    VariableState,
-    check_pytree,
-    data,
-    dataclass,
-    has_data,
-    is_data,
-    register_data_type,
-    static,
-)
+from nnx.pytreelib import *  # noqa: F403  (pytreelib's names, plus VariableState below)
+from nnx.pytreelib import __all__ as _pytreelib_names
+from nnx_graph import VariableState as VariableState
 
-__all__ = [
-    "Data",
-    "Object",
-    "Pytree",
-    "Static",
-    "Variable",
-    "VariableState",
-    "check_pytree",
-    "data",
-    "dataclass",
-    "has_data",
-    "is_data",
-    "register_data_type",
-    "static",
-]
+__all__ = [*_pytreelib_names, "VariableState"]

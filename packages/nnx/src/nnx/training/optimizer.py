@@ -5,28 +5,5 @@
 True
 """
 
-from nnx.optimizer import (
-    ModelAndOptimizer,
-    Object,
-    OptArray,
-    Optimizer,
-    OptState,
-    OptVariable,
-    Param,
-    Pytree,
-    Variable,
-    VariableState,
-)
-
-__all__ = [
-    "ModelAndOptimizer",
-    "Object",
-    "OptArray",
-    "OptState",
-    "OptVariable",
-    "Optimizer",
-    "Param",
-    "Pytree",
-    "Variable",
-    "VariableState",
-]
+from nnx.optimizer import *  # noqa: F403  (the same names as nnx.optimizer, by design)
+from nnx.optimizer import __all__ as __all__
