@@ -39,6 +39,7 @@ from nnx_graph import (
     format_path,
     message,
     resolve_graph,
+    to_predicate,
     update,
 )
 from nnx_graph import state as graph_state
@@ -297,15 +298,11 @@ class Optimizer(Object):
         """Return ``grads`` as ``{path: array}``, or raise listing every path that does not fit.
 
         Gradients that carry their kinds (an object, as ``nnx.grad(graph=False)`` returns,
-        or a State of Variables) are narrowed to ``wrt`` first, as Flax NNX 0.12 does; a
-        dict of bare arrays has no kinds, so each of its paths must be a parameter.
+        or Variables in a State) are narrowed to ``wrt`` as they are read, as Flax NNX 0.12
+        does; a bare array has no kind, so its path must be a parameter.
         """
         if isinstance(grads, Object):
             grads = graph_state(grads, self.wrt)
-        elif isinstance(grads, State) and all(
-            isinstance(leaf, Variable) for leaf in grads.flat_dict().values()
-        ):
-            grads = grads.filter(self.wrt)
         if not isinstance(grads, State | Mapping):
             raise TypeError(
                 message(
@@ -314,11 +311,13 @@ class Optimizer(Object):
                     fix=_GRADS_FIX,
                 )
             )
+        selected = to_predicate(self.wrt)
         grad_flat = {
             path: _value(leaf)
             for path, leaf in (grads if isinstance(grads, State) else State(grads))
             .flat_dict()
             .items()
+            if not isinstance(leaf, Variable) or selected(path, leaf)
         }
         problems = [
             f"{format_path(path, 'grads')}: missing (the parameter is {describe(leaf.value)})"
