@@ -174,8 +174,6 @@ def _make_grad(
         flat = lifted.flat
         graph_values = flat.read_leaves()
         others = lifted.other_leaves
-        if not allow_int:
-            _check_differentiable(part, flat, graph_values, op)
 
         def pure(diff: Any, graph_rest: list[Any], other_rest: list[Any]) -> Any:
             graph_diff, other_diff = diff
@@ -219,7 +217,12 @@ def _make_grad(
         transform = jax.value_and_grad(
             pure, argnums=0, has_aux=True, holomorphic=holomorphic, allow_int=allow_int
         )
-        (value, result), (graph_grads, other_grads) = transform(diff, graph_rest, other_rest)
+        try:
+            (value, result), (graph_grads, other_grads) = transform(diff, graph_rest, other_rest)
+        except TypeError:
+            if not allow_int:  # jax's error names no path: name the values it refused
+                _check_differentiable(part, flat, graph_values, op)
+            raise
         aux = apply(flat, *result)
         grads = tuple(
             _grads_of_argument(
@@ -251,7 +254,10 @@ def refuse_reduce_axes(reduce_axes: Sequence[Hashable], op: str) -> None:
 
 
 def _check_differentiable(part: _Partition, flat: Any, values: Sequence[Any], op: str) -> None:
-    """Raise naming each selected value jax.grad would refuse (integer, bool, PRNG key)."""
+    """Raise naming each selected value jax.grad would refuse (integer, bool, PRNG key).
+
+    Called only once jax.grad has refused the call, so a call that works pays nothing.
+    """
     problems = []
     for group, argnum in zip(part.graph_groups, part.argnums, strict=True):
         for i in group:
