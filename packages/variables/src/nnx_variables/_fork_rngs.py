@@ -23,8 +23,6 @@ import jax
 
 from nnx_graph import (
     Filter,
-    Object,
-    Variable,
     check_tree,
     clone,
     iter_graph,
@@ -111,7 +109,7 @@ def fork_streams(
     """``fork_rngs`` on values; ``squeeze`` drops the axis of a one-key split (split_rngs)."""
     copy = not resolve_updates(graph, graph_updates)
     if copy and not resolve_graph(graph):
-        _check_tree(node, op)
+        check_tree([node], ["node"], op)  # walks tuples, lists and dicts of nodes too
     chosen = _chosen_streams(node, split)
     for _, stream, _ in chosen:  # validate before mutating: all or nothing
         stream.key.check_trace()
@@ -154,18 +152,6 @@ def _squeezed(stream: RngStream, squeeze: bool) -> RngStream:
         stream.key.set_value(stream.key.get_value()[0])
         stream.count.set_value(stream.count.get_value()[0])
     return stream
-
-
-def _check_tree(node: Any, op: str) -> None:
-    keyed, _ = jax.tree_util.tree_flatten_with_path(
-        node, is_leaf=lambda x: isinstance(x, Object | Variable)
-    )
-    roots = [(keys, leaf) for keys, leaf in keyed if isinstance(leaf, Object | Variable)]
-    check_tree(
-        [leaf for _, leaf in roots],
-        ["node" + jax.tree_util.keystr(keys) for keys, _ in roots],
-        op,
-    )
 
 
 def restore_rngs(backups: Iterable[tuple[RngStream, jax.Array, jax.Array]], /) -> None:
