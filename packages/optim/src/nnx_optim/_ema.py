@@ -58,7 +58,7 @@ class EMA(Object):
         self, params: Any, decay: float, *, only: Filter = ..., graph: bool | None = None
     ) -> None:
         """``graph=False`` (tree mode, as Flax NNX 0.12) refuses params that share a node."""
-        if not resolve_graph(graph) and isinstance(params, Object | Variable):
+        if not resolve_graph(graph):
             check_tree([params], ["params"], "nnx.EMA")
         if isinstance(only, list):  # a GraphDef holds the filter, so it must be hashable
             only = tuple(only)

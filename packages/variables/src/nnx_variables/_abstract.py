@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import jax
 from jax.sharding import NamedSharding, PartitionSpec
 
-from nnx_graph import Object, Variable, check_tree, resolve_graph
+from nnx_graph import Variable, check_tree, resolve_graph
 from nnx_graph import map as map_state
 
 T = TypeVar("T")
@@ -36,7 +36,7 @@ def as_abstract(tree: T, /, *, graph: bool | None = None) -> T:
     >>> abstract.w.get_value().sharding.spec
     P('d',)
     """
-    if not resolve_graph(graph) and isinstance(tree, Object | Variable):
+    if not resolve_graph(graph):
         check_tree([tree], ["tree"], "nnx.as_abstract")
     return map_state(_with_sharding, tree)  # type: ignore[no-any-return]
 
